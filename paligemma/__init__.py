@@ -1,0 +1,7 @@
+__version__ = "0.1.0"
+
+# The public API. Modules are exported from the notebooks in nbs/; this file only gathers their names.
+from paligemma.gemma.transformer import GemmaConfig
+from paligemma.vit.model import ViTConfig
+from paligemma.model import PaliGemma, PaliGemmaConfig, make_attn_mask, param_count
+from paligemma.checkpoints import CheckpointError, load_checkpoint

@@ -1,0 +1,64 @@
+"Shared pieces of the benchmarks: the same random weights for both implementations, timing, peak memory."
+from __future__ import annotations
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def hf_model_for(config, seed: int = 0):
+    "A transformers PaliGemma with the shape of our `config`, random weights from `seed`, float32, eval mode."
+    import torch
+    from transformers import PaliGemmaConfig as HFConfig, PaliGemmaForConditionalGeneration
+    from paligemma.checkpoints import config_to_hf
+    torch.manual_seed(seed)
+    model = PaliGemmaForConditionalGeneration(HFConfig(**config_to_hf(config)))
+    with torch.no_grad():  # every parameter random, norms and biases included, at a sane scale
+        for name, p in model.named_parameters():
+            std = 0.5 if "embed_tokens" in name else (p.shape[-1] ** -0.5 if p.ndim >= 2 else 0.1)
+            p.copy_(torch.randn_like(p) * std)
+    return model.eval()
+
+
+def our_model_from(hf_model, config, **kw):
+    "Our model with the transformers model's weights."
+    from paligemma.checkpoints import model_from_hf
+    state = {k: v.detach().float().numpy() for k, v in hf_model.state_dict().items()}
+    return model_from_hf(state, config, **kw)
+
+
+def median_time(fn, repeats: int = 5) -> float:
+    "Median wall time of `fn()` in seconds (fn must block until its result is ready)."
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"): return int(line.split()[1]) * 1024
+    return 0
+
+
+def reset_peak_rss():
+    "Linux: make VmHWM (peak RSS) restart from the current RSS."
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"): return int(line.split()[1]) * 1024
+    return 0
+
+
+def copy_bandwidth(n_bytes: int = 1 << 30) -> float:
+    "Measured memory bandwidth of a large copy in bytes/s (bytes read + written)."
+    a = np.ones(n_bytes // 4, np.float32)
+    b = np.empty_like(a)
+    t = median_time(lambda: np.copyto(b, a), 5)
+    return 2 * a.nbytes / t

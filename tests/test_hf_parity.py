@@ -1,0 +1,96 @@
+"Our PaliGemma against Hugging Face transformers' PaliGemmaForConditionalGeneration on the same random weights."
+import numpy as np
+import jax.numpy as jnp
+import pytest
+
+from paligemma.checkpoints import (CheckpointError, config_from_hf, model_from_hf, normalize_hf_key,
+                                   params_from_hf)
+from hf_utils import batch_with_padding, hf_logits, hf_random_model, hf_state_numpy, hf_tiny_config
+
+
+@pytest.fixture(scope="module")
+def hf_pg1():
+    return hf_random_model(hf_tiny_config())
+
+
+def test_config_from_hf(hf_pg1):
+    cfg = config_from_hf(hf_pg1.config.to_dict())
+    assert (cfg.image_size, cfg.num_image_tokens) == (42, 9)
+    assert (cfg.vit.width, cfg.vit.depth, cfg.vit.mlp_dim, cfg.vit.num_heads) == (40, 2, 72, 4)
+    llm = cfg.llm
+    assert (llm.vocab_size, llm.width, llm.depth, llm.mlp_dim, llm.num_heads, llm.num_kv_heads, llm.head_dim) == (
+        211, 64, 3, 96, 4, 1, 24)
+    assert not llm.post_norms and llm.attn_logits_softcap is None
+
+
+def test_logits_match_transformers(hf_pg1):
+    "Batch of 3 with different lengths, padding and prefix/suffix splits; MQA; float32."
+    config = config_from_hf(hf_pg1.config.to_dict())
+    model = model_from_hf(hf_state_numpy(hf_pg1), config)
+    images, tokens, input_mask, mask_ar = batch_with_padding(hf_pg1.config)
+    ours = np.asarray(model(jnp.asarray(images), jnp.asarray(tokens), jnp.asarray(input_mask), jnp.asarray(mask_ar)))
+    theirs = hf_logits(hf_pg1, images, tokens, input_mask, mask_ar)
+    valid = input_mask
+    diff = np.abs(ours[valid] - theirs[valid]).max()
+    print(f"max |ours - transformers| over real tokens: {diff:.2e} (logit scale {np.abs(theirs[valid]).max():.1f})")
+    assert diff < 1e-4
+    np.testing.assert_array_equal(ours[valid].argmax(-1), theirs[valid].argmax(-1))
+
+
+def test_image_embeddings_match_transformers(hf_pg1):
+    import torch
+    config = config_from_hf(hf_pg1.config.to_dict())
+    model = model_from_hf(hf_state_numpy(hf_pg1), config)
+    images = batch_with_padding(hf_pg1.config)[0]
+    with torch.no_grad():
+        theirs = hf_pg1.model.get_image_features(torch.tensor(images.transpose(0, 3, 1, 2))).pooler_output.numpy()
+    ours = np.asarray(model.embed_image(jnp.asarray(images)))
+    assert ours.shape == theirs.shape == (3, 9, 64)
+    assert np.abs(ours - theirs).max() < 1e-4
+
+
+def test_both_key_generations_map_alike(hf_pg1):
+    "transformers 4.x hub names (vision_tower.vision_model.*, language_model.model.*) map like 5.x's."
+    state = hf_state_numpy(hf_pg1)
+    old = {}
+    for k, v in state.items():
+        k = k.removeprefix("model.")
+        k = k.replace("vision_tower.", "vision_tower.vision_model.").replace("language_model.", "language_model.model.")
+        old["language_model.lm_head.weight" if k == "lm_head.weight" else k] = v
+    assert "language_model.model.layers.0.self_attn.q_proj.weight" in old
+    assert normalize_hf_key("language_model.lm_head.weight") == "lm_head.weight"
+    config = config_from_hf(hf_pg1.config.to_dict())
+    a, b = params_from_hf(state, config), params_from_hf(old, config)
+    assert sorted(a) == sorted(b)
+    for k in a: np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_bad_hf_state_dicts(hf_pg1):
+    config = config_from_hf(hf_pg1.config.to_dict())
+    state = hf_state_numpy(hf_pg1)
+    with pytest.raises(CheckpointError, match="unexpected 1 Hugging Face key.*model.language_model.extra.weight"):
+        params_from_hf({**state, "model.language_model.extra.weight": np.zeros(3)}, config)
+    missing = {k: v for k, v in state.items() if k != "model.language_model.norm.weight"}
+    with pytest.raises(CheckpointError, match="missing 1 key.*llm/final_norm/scale"):
+        model_from_hf(missing, config)
+    wrong = config.replace(llm=config.llm.replace(mlp_dim=100))
+    with pytest.raises(CheckpointError, match=r"llm/layers/mlp/linear: file has \(3, 96, 64\), model expects \(3, 100, 64\)"):
+        model_from_hf(state, wrong)
+    gap = {k: v for k, v in state.items() if ".layers.1." not in k or "vision" in k}
+    with pytest.raises(CheckpointError, match="not numbered"):
+        params_from_hf(gap, config)
+
+
+def test_gemma2_logits_match_transformers():
+    "PaliGemma 2 decoder (post-norms, GQA, both soft caps) against transformers, final soft cap applied on ours."
+    hf = hf_random_model(hf_tiny_config(gemma2=True))
+    config = config_from_hf(hf.config.to_dict())
+    assert config.llm.post_norms and config.llm.num_kv_heads == 2
+    assert (config.llm.attn_logits_softcap, config.llm.final_logits_softcap) == (5.0, 7.0)
+    model = model_from_hf(hf_state_numpy(hf), config)
+    images, tokens, input_mask, mask_ar = batch_with_padding(hf.config)
+    x, mask, positions = model.embed(jnp.asarray(images), jnp.asarray(tokens), jnp.asarray(input_mask),
+                                     jnp.asarray(mask_ar))
+    ours = np.asarray(model.llm.logits(model.llm.encode(x, positions, mask), softcap=True))[:, config.num_image_tokens:]
+    theirs = hf_logits(hf, images, tokens, input_mask, mask_ar)
+    assert np.abs(ours[input_mask] - theirs[input_mask]).max() < 1e-4

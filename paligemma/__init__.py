@@ -5,3 +5,5 @@ from paligemma.gemma.transformer import GemmaConfig
 from paligemma.vit.model import ViTConfig
 from paligemma.model import PaliGemma, PaliGemmaConfig, make_attn_mask, param_count
 from paligemma.checkpoints import CheckpointError, load_checkpoint
+from paligemma.gemma.cache import KVCache
+from paligemma.sampler import Sampler

@@ -8,13 +8,18 @@ from pathlib import Path
 import numpy as np
 
 
-def hf_model_for(config, seed: int = 0):
-    "A transformers PaliGemma with the shape of our `config`, random weights from `seed`, float32, eval mode."
+def hf_model_for(config, seed: int = 0, dtype: str = "float32"):
+    "A transformers PaliGemma with the shape of our `config`, random weights from `seed`, in `dtype`, eval mode."
     import torch
     from transformers import PaliGemmaConfig as HFConfig, PaliGemmaForConditionalGeneration
     from paligemma.checkpoints import config_to_hf
     torch.manual_seed(seed)
-    model = PaliGemmaForConditionalGeneration(HFConfig(**config_to_hf(config)))
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(torch, dtype))  # build in the target dtype: a full-size float32 copy is 11.7 GB
+    try:
+        model = PaliGemmaForConditionalGeneration(HFConfig(**config_to_hf(config)))
+    finally:
+        torch.set_default_dtype(previous)
     with torch.no_grad():  # every parameter random, norms and biases included, at a sane scale
         for name, p in model.named_parameters():
             std = 0.5 if "embed_tokens" in name else (p.shape[-1] ** -0.5 if p.ndim >= 2 else 0.1)

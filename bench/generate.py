@@ -4,8 +4,8 @@ Run: python bench/generate.py [--config paligemma-bench-small] [--batch 1 8] [--
      python bench/generate.py --config paligemma-3b-224 --dtype bfloat16 --separate
 Prefill latency = a generation of 1 token; decode time per step = (time for N tokens - time for 1) / (N - 1).
 Calls alternate between the two implementations in one process; with --separate (full-size models, whose two
-copies would not fit in memory together) each runs in its own process, the weights passing through a
-safetensors file written once. Prints a markdown table for bench/RESULTS.md.
+copies would not fit in memory together) each runs in its own process, the weights (random, bfloat16-valued)
+passing through a safetensors file written once. Prints a markdown table for bench/RESULTS.md.
 """
 from __future__ import annotations
 import argparse
@@ -35,6 +35,7 @@ def make_inputs(config, batch, prompt_len=16, seed=0):
 
 class Ours:
     name = "ours"
+    compiles = True
 
     def __init__(self, model):
         from paligemma import Sampler
@@ -50,6 +51,7 @@ class Ours:
 
 class Theirs:
     name = "transformers"
+    compiles = False
 
     def __init__(self, model):
         import torch
@@ -74,19 +76,22 @@ def measure(impls, config, batch, n, repeats):
     "Alternate the implementations; return {name: dict(prefill, step, compile, tokens)}."
     images, tokens = make_inputs(config, batch)
     res = {}
-    for impl in impls:  # warm-up and compile, both lengths
-        t = time.perf_counter(); impl.generate(images, tokens, 1); first = time.perf_counter() - t
-        t = time.perf_counter(); out = impl.generate(images, tokens, n); first_n = time.perf_counter() - t
-        res[impl.name] = dict(t1=[], tn=[], first=first, first_n=first_n, tokens=out)
+    for impl in impls:  # warm-up: compiles both lengths (ours); one full run (transformers)
+        res[impl.name] = dict(t1=[], tn=[], warm=[])
+        for m in ((1, n) if impl.compiles else (n,)):
+            t = time.perf_counter(); out = impl.generate(images, tokens, m)
+            res[impl.name]["warm"].append(time.perf_counter() - t)
+        res[impl.name]["tokens"] = out
     for _ in range(repeats):
         for impl in impls:
             t = time.perf_counter(); impl.generate(images, tokens, 1); res[impl.name]["t1"].append(time.perf_counter() - t)
             t = time.perf_counter(); impl.generate(images, tokens, n); res[impl.name]["tn"].append(time.perf_counter() - t)
     out = {}
-    for name, r in res.items():
+    for impl in impls:
+        r = res[impl.name]
         t1, tn = statistics.median(r["t1"]), statistics.median(r["tn"])
-        out[name] = dict(prefill=t1, step=(tn - t1) / (n - 1), compile=r["first"] + r["first_n"] - t1 - tn,
-                         tokens=r["tokens"].tolist())
+        out[impl.name] = dict(prefill=t1, step=(tn - t1) / (n - 1), tokens=r["tokens"].tolist(),
+                              compile=sum(r["warm"]) - t1 - tn if impl.compiles else 0.0)
     return out
 
 
@@ -95,9 +100,7 @@ def build(config_name, dtype, seed=0):
     import torch
     from paligemma import PaliGemmaConfig
     config = PaliGemmaConfig.from_name(config_name)
-    hf = hf_model_for(config, seed=seed)
-    if dtype == "bfloat16": hf = hf.to(torch.bfloat16)
-    return config, hf
+    return config, hf_model_for(config, seed=seed, dtype=dtype)
 
 
 def ours_from_hf_state(config, state, dtype):
@@ -127,18 +130,23 @@ def side_main(args):
     from safetensors.torch import load_file
     from paligemma import PaliGemmaConfig
     config = PaliGemmaConfig.from_name(args.config)
-    state = load_file(args.weights)
     if args.side == "ours":
-        impl = Ours(ours_from_hf_state(config, {k: torch_to_numpy(v) for k, v in state.items()}, args.dtype))
+        from safetensors import safe_open
+
+        class Lazy(dict):  # tensors read from the file one at a time, as the conversion asks for them
+            def __init__(self, f): super().__init__(); self.f = f; self.update({k: None for k in f.keys()})
+            def items(self): return ((k, torch_to_numpy(self.f.get_tensor(k))) for k in self.keys())
+
+        with safe_open(args.weights, framework="pt") as f:
+            impl = Ours(ours_from_hf_state(config, Lazy(f), args.dtype))
     else:
-        from transformers import PaliGemmaConfig as HFConfig, PaliGemmaForConditionalGeneration
-        from paligemma.checkpoints import config_to_hf
-        with torch.device("meta"):
-            hf = PaliGemmaForConditionalGeneration(HFConfig(**config_to_hf(config)))
-        hf.load_state_dict(state, assign=True, strict=False)
+        state = load_file(args.weights)
+        hf = hf_model_for(config, dtype=args.dtype)  # the shape; its weights are replaced by the file's
+        missing, unexpected = hf.load_state_dict(state, strict=False)
+        assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
         hf.tie_weights()
         impl = Theirs(hf.eval())
-    del state
+        del state
     out = {b: measure([impl], config, b, args.new_tokens, args.repeats)[impl.name] for b in args.batch}
     print(json.dumps(out))
 
@@ -156,9 +164,9 @@ def main():
     args = ap.parse_args()
     if args.side: return side_main(args)
 
-    if args.separate:
+    if args.separate:  # the file holds bfloat16 values (exact in float32 too), so a float32 run fits in memory
         from safetensors.torch import save_file
-        config, hf = build(args.config, args.dtype)
+        config, hf = build(args.config, "bfloat16")
         weights = Path(tempfile.mkdtemp()) / "weights.safetensors"
         save_file({k: v.contiguous() for k, v in hf.state_dict().items() if k != "lm_head.weight"}, str(weights))
         del hf
@@ -169,6 +177,7 @@ def main():
                    "--batch", *map(str, args.batch)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode: sys.exit(f"{side} failed:\n{proc.stderr[-3000:]}")
+            print(side, proc.stdout.strip().splitlines()[-1], file=sys.stderr)  # raw figures, kept if a later side fails
             for b, r in json.loads(proc.stdout.strip().splitlines()[-1]).items():
                 results.setdefault(int(b), {})[side] = r
         weights.unlink()

@@ -116,3 +116,55 @@ def test_gemma2_sliding_window_matches_transformers():
                                           jnp.asarray(mask_ar))
     plain = np.asarray(unwindowed.llm.logits(unwindowed.llm.encode(x, positions, mask), softcap=True))
     assert np.abs(plain[:, config.num_image_tokens:][input_mask] - theirs[input_mask]).max() > 1e-2  # the window matters
+
+
+def test_load_hub_layout_sharded_safetensors(hf_pg1, tmp_path):
+    "The official hub layout (transformers 4.x names, explicit lm_head, embedding padded by 64 rows), in 2 shards."
+    import json
+    from safetensors.numpy import save_file
+    from paligemma import load_checkpoint
+    state = hf_state_numpy(hf_pg1)
+    old = {}
+    for k, v in state.items():
+        k = k.removeprefix("model.")
+        k = k.replace("vision_tower.", "vision_tower.vision_model.").replace("language_model.", "language_model.model.")
+        old["language_model.lm_head.weight" if k == "lm_head.weight" else k] = np.ascontiguousarray(v)
+    emb = old["language_model.model.embed_tokens.weight"]
+    padded = np.concatenate([emb, np.zeros((64, emb.shape[1]), emb.dtype)])
+    old["language_model.model.embed_tokens.weight"] = old["language_model.lm_head.weight"] = padded
+    keys = sorted(old)
+    shards = {"model-00001-of-00002.safetensors": keys[: len(keys) // 2],
+              "model-00002-of-00002.safetensors": keys[len(keys) // 2:]}
+    for name, ks in shards.items(): save_file({k: old[k] for k in ks}, str(tmp_path / name))
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {k: name for name, ks in shards.items() for k in ks}}))
+    cfg = hf_pg1.config.to_dict()
+    cfg["text_config"]["vocab_size"] = padded.shape[0]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    model = load_checkpoint(tmp_path)
+    assert model.config.llm.vocab_size == emb.shape[0] + 64
+    images, tokens, input_mask, mask_ar = batch_with_padding(hf_pg1.config)
+    ours = np.asarray(model(jnp.asarray(images), jnp.asarray(tokens), jnp.asarray(input_mask), jnp.asarray(mask_ar)))
+    theirs = hf_logits(hf_pg1, images, tokens, input_mask, mask_ar)
+    assert np.abs(ours[input_mask][:, :emb.shape[0]] - theirs[input_mask]).max() < 1e-4
+
+
+def test_load_pg2_safetensors_bf16(tmp_path):
+    "A PaliGemma 2 checkpoint saved by transformers in bfloat16 loads with its dtype and its window."
+    import torch
+    from paligemma import load_checkpoint
+    hf_cfg = hf_tiny_config(gemma2=True)
+    hf_cfg.text_config.sliding_window = 5
+    hf = hf_random_model(hf_cfg).to(torch.bfloat16)
+    hf.save_pretrained(tmp_path)
+    model = load_checkpoint(tmp_path)
+    assert model.llm.embedder.input_embedding.dtype == jnp.bfloat16
+    assert model.config.llm.sliding_window == 5 and model.config.llm.post_norms
+    ref = model_from_hf({k: v.float().numpy() for k, v in hf.state_dict().items()}, model.config)
+    for (path, a), (_, b) in zip(sorted(nnx_flat(model).items()), sorted(nnx_flat(ref).items())):
+        np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32), err_msg=path)
+
+
+def nnx_flat(model):
+    from flax import nnx
+    return {"/".join(map(str, k)): v[...] for k, v in nnx.to_flat_state(nnx.state(model))}

@@ -27,6 +27,16 @@ def hf_model_for(config, seed: int = 0, dtype: str = "float32"):
     return model.eval()
 
 
+def random_inputs(config, batch: int, text_len: int, seed: int = 0):
+    "Images in [-1, 1] at the model's resolution and BOS-led random text tokens."
+    rng = np.random.default_rng(seed)
+    S = config.image_size
+    images = rng.uniform(-1, 1, (batch, S, S, 3)).astype(np.float32)
+    tokens = rng.integers(3, 1000, (batch, text_len)).astype(np.int32)
+    tokens[:, 0] = 2
+    return images, tokens
+
+
 def our_model_from(hf_model, config, **kw):
     "Our model with the transformers model's weights."
     from paligemma.checkpoints import model_from_hf

@@ -15,22 +15,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-def inputs(config, batch, text_len, seed=0):
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    S = config.image_size
-    images = rng.uniform(-1, 1, (batch, S, S, 3)).astype(np.float32)
-    tokens = rng.integers(3, 1000, (batch, text_len)).astype(np.int32)
-    tokens[:, 0] = 2
-    return images, tokens
-
-
 def run_ours(config_name, batches, text_len):
     import gc
     import jax, jax.numpy as jnp
     from flax import nnx
     from paligemma import PaliGemmaConfig
-    from common import hf_model_for, our_model_from, median_time, rss_bytes, reset_peak_rss, peak_rss_bytes
+    from common import hf_model_for, our_model_from, median_time, random_inputs, rss_bytes, reset_peak_rss, peak_rss_bytes
     config = PaliGemmaConfig.from_name(config_name)
     hf = hf_model_for(config)
     model = our_model_from(hf, config)
@@ -43,7 +33,7 @@ def run_ours(config_name, batches, text_len):
 
     out = {}
     for batch in batches:
-        images, tokens = (jnp.asarray(a) for a in inputs(config, batch, text_len))
+        images, tokens = (jnp.asarray(a) for a in random_inputs(config, batch, text_len))
         t0 = __import__("time").perf_counter()
         compiled = forward.lower(state, images, tokens).compile()
         compile_s = __import__("time").perf_counter() - t0
@@ -59,14 +49,14 @@ def run_ours(config_name, batches, text_len):
 def run_hf(config_name, batches, text_len):
     import torch
     from paligemma import PaliGemmaConfig
-    from common import hf_model_for, median_time, rss_bytes, reset_peak_rss, peak_rss_bytes
+    from common import hf_model_for, median_time, random_inputs, rss_bytes, reset_peak_rss, peak_rss_bytes
     torch.set_num_threads(os.cpu_count())
     config = PaliGemmaConfig.from_name(config_name)
     model = hf_model_for(config)
     P = config.num_image_tokens
     out = {}
     for batch in batches:
-        images, tokens = inputs(config, batch, text_len)
+        images, tokens = random_inputs(config, batch, text_len)
         ids = torch.tensor(__import__("numpy").concatenate(
             [__import__("numpy").full((batch, P), model.config.image_token_id), tokens], 1), dtype=torch.long)
         pixels = torch.tensor(images.transpose(0, 3, 1, 2))

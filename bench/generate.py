@@ -21,16 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import copy_bandwidth, hf_model_for  # noqa: E402
-
-
-def make_inputs(config, batch, prompt_len=16, seed=0):
-    rng = np.random.default_rng(seed)
-    S = config.image_size
-    images = rng.uniform(-1, 1, (batch, S, S, 3)).astype(np.float32)
-    tokens = rng.integers(3, 1000, (batch, prompt_len)).astype(np.int32)
-    tokens[:, 0] = 2
-    return images, tokens
+from common import copy_bandwidth, hf_model_for, random_inputs  # noqa: E402
 
 
 class Ours:
@@ -74,7 +65,7 @@ class Theirs:
 
 def measure(impls, config, batch, n, repeats):
     "Alternate the implementations; return {name: dict(prefill, step, compile, tokens)}."
-    images, tokens = make_inputs(config, batch)
+    images, tokens = random_inputs(config, batch, 16)
     res = {}
     for impl in impls:  # warm-up: compiles both lengths (ours); one full run (transformers)
         res[impl.name] = dict(t1=[], tn=[], warm=[])

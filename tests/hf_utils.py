@@ -68,3 +68,13 @@ def hf_logits(model, images, tokens, input_mask, mask_ar):
                     attention_mask=torch.tensor(attn, dtype=torch.long),
                     token_type_ids=torch.tensor(tt, dtype=torch.long), use_cache=False)
     return out.logits[:, P:].numpy()
+
+
+def to_hub_layout(state: dict) -> dict:
+    "transformers 5.x key names -> the 4.x names of the official hub files (with an explicit lm_head)."
+    old = {}
+    for k, v in state.items():
+        k = k.removeprefix("model.")
+        k = k.replace("vision_tower.", "vision_tower.vision_model.").replace("language_model.", "language_model.model.")
+        old["language_model.lm_head.weight" if k == "lm_head.weight" else k] = np.ascontiguousarray(v)
+    return old

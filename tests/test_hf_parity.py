@@ -5,7 +5,7 @@ import pytest
 
 from paligemma.checkpoints import (CheckpointError, config_from_hf, model_from_hf, normalize_hf_key,
                                    params_from_hf)
-from hf_utils import batch_with_padding, hf_logits, hf_random_model, hf_state_numpy, hf_tiny_config
+from hf_utils import batch_with_padding, hf_logits, hf_random_model, hf_state_numpy, hf_tiny_config, to_hub_layout
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +52,7 @@ def test_image_embeddings_match_transformers(hf_pg1):
 def test_both_key_generations_map_alike(hf_pg1):
     "transformers 4.x hub names (vision_tower.vision_model.*, language_model.model.*) map like 5.x's."
     state = hf_state_numpy(hf_pg1)
-    old = {}
-    for k, v in state.items():
-        k = k.removeprefix("model.")
-        k = k.replace("vision_tower.", "vision_tower.vision_model.").replace("language_model.", "language_model.model.")
-        old["language_model.lm_head.weight" if k == "lm_head.weight" else k] = v
+    old = to_hub_layout(state)
     assert "language_model.model.layers.0.self_attn.q_proj.weight" in old
     assert normalize_hf_key("language_model.lm_head.weight") == "lm_head.weight"
     config = config_from_hf(hf_pg1.config.to_dict())
@@ -123,12 +119,7 @@ def test_load_hub_layout_sharded_safetensors(hf_pg1, tmp_path):
     import json
     from safetensors.numpy import save_file
     from paligemma import load_checkpoint
-    state = hf_state_numpy(hf_pg1)
-    old = {}
-    for k, v in state.items():
-        k = k.removeprefix("model.")
-        k = k.replace("vision_tower.", "vision_tower.vision_model.").replace("language_model.", "language_model.model.")
-        old["language_model.lm_head.weight" if k == "lm_head.weight" else k] = np.ascontiguousarray(v)
+    old = to_hub_layout(hf_state_numpy(hf_pg1))
     emb = old["language_model.model.embed_tokens.weight"]
     padded = np.concatenate([emb, np.zeros((64, emb.shape[1]), emb.dtype)])
     old["language_model.model.embed_tokens.weight"] = old["language_model.lm_head.weight"] = padded

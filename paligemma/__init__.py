@@ -7,3 +7,6 @@ from paligemma.model import PaliGemma, PaliGemmaConfig, make_attn_mask, param_co
 from paligemma.checkpoints import CheckpointError, load_checkpoint
 from paligemma.gemma.cache import KVCache
 from paligemma.sampler import Sampler
+from paligemma.tokenizer import Tokenizer, tokenize
+from paligemma.processor import Processor
+from paligemma.saving import save_checkpoint

@@ -28,9 +28,9 @@ class Ours:
     name = "ours"
     compiles = True
 
-    def __init__(self, model):
+    def __init__(self, model, unstack_layers=False):
         from paligemma import Sampler
-        self.sampler = Sampler(model)
+        self.sampler = Sampler(model, unstack_layers=unstack_layers)
 
     def generate(self, images, tokens, n):
         import jax
@@ -129,7 +129,7 @@ def side_main(args):
             def items(self): return ((k, torch_to_numpy(self.f.get_tensor(k))) for k in self.keys())
 
         with safe_open(args.weights, framework="pt") as f:
-            impl = Ours(ours_from_hf_state(config, Lazy(f), args.dtype))
+            impl = Ours(ours_from_hf_state(config, Lazy(f), args.dtype), args.unstack_layers)
     else:
         state = load_file(args.weights)
         hf = hf_model_for(config, dtype=args.dtype)  # the shape; its weights are replaced by the file's
@@ -150,6 +150,7 @@ def main():
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--separate", action="store_true")
+    ap.add_argument("--unstack-layers", action="store_true", help="Sampler(unstack_layers=True): per-layer decode buffers")
     ap.add_argument("--side", choices=["ours", "transformers"], help=argparse.SUPPRESS)
     ap.add_argument("--weights", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -165,7 +166,7 @@ def main():
         for side in ("ours", "transformers"):
             cmd = [sys.executable, __file__, "--side", side, "--weights", str(weights), "--config", args.config,
                    "--dtype", args.dtype, "--new-tokens", str(args.new_tokens), "--repeats", str(args.repeats),
-                   "--batch", *map(str, args.batch)]
+                   "--batch", *map(str, args.batch)] + (["--unstack-layers"] if args.unstack_layers else [])
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode: sys.exit(f"{side} failed:\n{proc.stderr[-3000:]}")
             print(side, proc.stdout.strip().splitlines()[-1], file=sys.stderr)  # raw figures, kept if a later side fails
@@ -175,13 +176,13 @@ def main():
     else:
         config, hf = build(args.config, args.dtype)
         state = {k: torch_to_numpy(v) for k, v in hf.state_dict().items()}
-        impls = [Ours(ours_from_hf_state(config, state, args.dtype)), Theirs(hf)]
+        impls = [Ours(ours_from_hf_state(config, state, args.dtype), args.unstack_layers), Theirs(hf)]
         del state
         results = {b: measure(impls, config, b, args.new_tokens, args.repeats) for b in args.batch}
 
     bw = copy_bandwidth()
     floor = llm_param_bytes(config, args.dtype) / bw
-    print(f"\nGeneration, `{args.config}`, {args.dtype} weights, greedy, 16-token prompt + "
+    print(f"\nGeneration, `{args.config}`, {args.dtype} weights{', unstack_layers' if args.unstack_layers else ''}, greedy, 16-token prompt + "
           f"{config.num_image_tokens} image tokens, {args.new_tokens} new tokens, {os.cpu_count()} CPU cores\n")
     print("| batch | ours prefill (ms) | transformers prefill (ms) | ours decode (tok/s) | transformers decode (tok/s) "
           "| decode speed-up | ours ms/step | transformers ms/step | ours compile (s) | same tokens |")

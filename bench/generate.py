@@ -122,14 +122,8 @@ def side_main(args):
     from paligemma import PaliGemmaConfig
     config = PaliGemmaConfig.from_name(args.config)
     if args.side == "ours":
-        from safetensors import safe_open
-
-        class Lazy(dict):  # tensors read from the file one at a time, as the conversion asks for them
-            def __init__(self, f): super().__init__(); self.f = f; self.update({k: None for k in f.keys()})
-            def items(self): return ((k, torch_to_numpy(self.f.get_tensor(k))) for k in self.keys())
-
-        with safe_open(args.weights, framework="pt") as f:
-            impl = Ours(ours_from_hf_state(config, Lazy(f), args.dtype), args.unstack_layers)
+        from paligemma.checkpoints import SafetensorsCheckpoint  # lazy: one tensor read at a time
+        impl = Ours(ours_from_hf_state(config, SafetensorsCheckpoint(args.weights), args.dtype), args.unstack_layers)
     else:
         state = load_file(args.weights)
         hf = hf_model_for(config, dtype=args.dtype)  # the shape; its weights are replaced by the file's

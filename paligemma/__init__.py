@@ -10,3 +10,4 @@ from paligemma.sampler import Sampler
 from paligemma.tokenizer import Tokenizer, tokenize
 from paligemma.processor import Processor
 from paligemma.saving import save_checkpoint
+from paligemma.segmentation import VQVAEDecoder, parse_segmentations

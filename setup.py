@@ -32,6 +32,7 @@ setuptools.setup(
     author_email=cfg['author_email'],
     packages=setuptools.find_packages(include=['paligemma', 'paligemma.*']),
     include_package_data=True,
+    package_data={'paligemma': ['assets/*']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     python_requires='>=' + min_python,

@@ -15,7 +15,7 @@ from .tokenizer import NUM_LOC, NUM_SEG
 
 # %% auto #0
 __all__ = ['LOC0', 'SEG0', 'SegmentationCheckpointError', 'VQVAEDecoder', 'pixel_box', 'paste_mask', 'parse_segmentations',
-           'VQVAEEncoder', 'crop_mask64', 'mask_to_tokens']
+           'VQVAEEncoder', 'crop_mask64', 'mask_to_tokens', 'save_vae_npz']
 
 # %% ../nbs/13_segmentation.ipynb #85cc6b75
 def _conv(x, w, b, padding="SAME", stride=1):  # x: float32[B, H, W, C], w: HWIO
@@ -34,6 +34,10 @@ def _conv_transpose(x, w, b, stride=2, torch_padding=1):  # w: HWIO of the equiv
 
 def _torch_conv_to_hwio(w): return np.transpose(w, (2, 3, 1, 0))        # [out, in, kh, kw] -> [kh, kw, in, out]
 def _torch_convT_to_hwio(w): return np.transpose(w, (2, 3, 0, 1))       # [in, out, kh, kw] -> [kh, kw, in, out]
+def _hwio_to_torch_conv(w): return np.transpose(w, (3, 2, 0, 1))        # the inverses, for writing checkpoints
+def _hwio_to_torch_convT(w): return np.transpose(w, (2, 3, 0, 1))
+
+_TO_TORCH = {_torch_conv_to_hwio: _hwio_to_torch_conv, _torch_convT_to_hwio: _hwio_to_torch_convT, np.asarray: np.asarray}
 
 # %% ../nbs/13_segmentation.ipynb #ff287971
 class SegmentationCheckpointError(ValueError):
@@ -76,7 +80,10 @@ class VQVAEDecoder(nnx.Module):
     def __call__(self, codes, return_intermediates: bool = False):  # codes: int32[B, 16]
         "Mask logits float32[B, 64, 64] (threshold at > 0); with `return_intermediates`, also a dict of stages."
         B = codes.shape[0]
-        x = self.codebook[...][codes].reshape(B, 4, 4, -1)  # token k -> row k // 4, column k % 4
+        return self.decode(self.codebook[...][codes].reshape(B, 4, 4, -1), return_intermediates)  # token k -> row k // 4, column k % 4
+
+    def decode(self, x, return_intermediates: bool = False):  # x: float32[B, 4, 4, D], code vectors on the grid
+        "Mask logits from code vectors rather than indices (training feeds it straight-through vectors)."
         inter = {"quantized": x}
         x = inter["Conv_0"] = _conv(x, self.w_in[...], self.b_in[...])
         x = jax.nn.relu(x)
@@ -99,17 +106,27 @@ class VQVAEDecoder(nnx.Module):
             keys[("b_up", i)] = (f"decoder.{4 + 2 * i}.bias", np.asarray)
         return keys
 
+    @staticmethod
+    def torch_config(npz: Mapping) -> dict:
+        "Constructor arguments read off a checkpoint: codebook size and width, and each stage's width from its bias."
+        K, D = _torch_key_shape(npz, "_vq_vae._embedding")
+        return dict(num_codes=K, code_dim=D, channels=tuple(_torch_key_shape(npz, f"decoder.{i}.bias")[0] for i in (0, 4, 6, 8, 10)))
+
     @classmethod
     def from_npz(cls, path: str | Path | Mapping) -> VQVAEDecoder:
-        "Load the official `vae-oid.npz` (PyTorch names and layouts); other keys (the encoder's) are ignored."
+        "Load the official `vae-oid.npz` (PyTorch names and layouts), or a smaller one; the encoder's keys are ignored."
         return _load_torch(cls, path)
 
 
+def _torch_key_shape(npz, key):
+    if key not in npz: raise SegmentationCheckpointError(f"VQ-VAE checkpoint: missing key {key!r}")
+    return tuple(npz[key].shape)
+
+
 def _load_torch(cls, path):
-    "Build `cls` at the codebook's size and fill it from a `vae-oid.npz` file (or mapping) with PyTorch layouts."
+    "Build `cls` at the sizes the file's shapes give, and fill it from a `vae-oid.npz` file (or mapping) with PyTorch layouts."
     npz = np.load(path) if not isinstance(path, Mapping) else path
-    shape = npz["_vq_vae._embedding"].shape if "_vq_vae._embedding" in npz else (128, 512)
-    model = cls(*shape)  # filled strictly: every key present, every shape checked
+    model = cls(**cls.torch_config(npz))  # filled strictly: every key present, every shape checked
     flat = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
     for path_, (key, convert) in model.torch_keys().items():
         want = flat[path_].get_value().shape
@@ -125,9 +142,7 @@ def _load_torch(cls, path):
 
 
 def _torch_shape(convert, shape):  # the PyTorch shape that `convert` turns into `shape`
-    if convert is _torch_conv_to_hwio: kh, kw, i, o = shape; return (o, i, kh, kw)
-    if convert is _torch_convT_to_hwio: kh, kw, i, o = shape; return (i, o, kh, kw)
-    return tuple(shape)
+    return _TO_TORCH[convert](np.broadcast_to(np.float32(0), shape)).shape
 
 # %% ../nbs/13_segmentation.ipynb #b30e39c0
 LOC0, SEG0 = 256000, 257024  # ids of <loc0000> and <seg000> in the official PaliGemma tokenizer
@@ -232,7 +247,10 @@ class VQVAEEncoder(nnx.Module):
 
     def __call__(self, masks):  # masks: float32[B, 64, 64] in [0, 1]
         "Codebook indices int32[B, 16], row-major over the 4x4 grid."
-        f = self.features(masks)
+        return self.nearest_codes(self.features(masks))
+
+    def nearest_codes(self, f):  # f: float32[B, 4, 4, D]
+        "Index of the nearest codebook vector, int32[B, 16], by squared distance."
         e = self.codebook[...]
         d = jnp.sum(f**2, -1, keepdims=True) + jnp.sum(e**2, -1) - 2.0 * jnp.einsum("BHWD,KD->BHWK", f, e)
         return jnp.argmin(d, -1).reshape(f.shape[0], -1).astype(jnp.int32)
@@ -247,9 +265,15 @@ class VQVAEEncoder(nnx.Module):
             keys |= {("res", r, k): v for k, v in block.torch_keys(f"encoder.{8 + r}").items()}
         return keys
 
+    @staticmethod
+    def torch_config(npz: Mapping) -> dict:
+        "Constructor arguments read off a checkpoint: codebook size and width, and each down-conv's width from its bias."
+        K, D = _torch_key_shape(npz, "_vq_vae._embedding")
+        return dict(num_codes=K, code_dim=D, channels=tuple(_torch_key_shape(npz, f"encoder.{i}.bias")[0] for i in (0, 2, 4, 6)))
+
     @classmethod
     def from_npz(cls, path: str | Path | Mapping) -> VQVAEEncoder:
-        "Load the encoder and codebook from `vae-oid.npz`; the decoder's keys are ignored."
+        "Load the encoder and codebook from `vae-oid.npz`, or a smaller one; the decoder's keys are ignored."
         return _load_torch(cls, path)
 
 # %% ../nbs/13_segmentation.ipynb #2379aa41
@@ -273,3 +297,22 @@ def mask_to_tokens(mask,  # uint8[h, w] (0..255) or bool/float in [0, 1]: the fu
     loc = np.clip(np.round(np.asarray(box, np.float32) * np.float32(NUM_LOC - 1)), 0, NUM_LOC - 1).astype(np.int32)
     seg = np.asarray(encoder(crop_mask64(mask, box)[None]))[0]
     return np.concatenate([loc + loc0, seg + seg0]).astype(np.int32)
+
+# %% ../nbs/13_segmentation.ipynb #66017c68
+def _key_order(key):  # encoder.*, the codebook, decoder.*; numbered parts as numbers; weight before bias
+    parts = key.split(".")
+    return ["encoder", "_vq_vae", "decoder"].index(parts[0]), [int(t) for t in parts if t.isdigit()], parts[-1] == "bias"
+
+
+def save_vae_npz(path: str | Path,  # where to write (`np.savez_compressed`)
+                 encoder: VQVAEEncoder, decoder: VQVAEDecoder) -> None:
+    "Write both halves in the `vae-oid.npz` layout (PyTorch names and layouts), so `from_npz` reads them back."
+    arrays = {}
+    for model in (encoder, decoder):
+        flat = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
+        for path_, (key, convert) in model.torch_keys().items():
+            value = np.ascontiguousarray(_TO_TORCH[convert](np.asarray(flat[path_].get_value(), np.float32)))
+            if key in arrays and not np.array_equal(arrays[key], value):
+                raise SegmentationCheckpointError(f"VQ-VAE checkpoint: encoder and decoder disagree on {key!r}")
+            arrays[key] = value
+    np.savez_compressed(path, **{k: arrays[k] for k in sorted(arrays, key=_key_order)})

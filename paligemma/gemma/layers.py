@@ -11,7 +11,7 @@ from flax import nnx
 from .rope import apply_rope
 
 # %% auto #0
-__all__ = ['F16_MAX', 'K_MASK', 'RMSNorm', 'Einsum', 'stacked_matmul', 'FeedForward', 'attend', 'Attention']
+__all__ = ['F16_MAX', 'K_MASK', 'RMSNorm', 'Einsum', 'stacked_matmul', 'FeedForward', 'attend', 'Attention', 'LoRAParam', 'LoRA']
 
 # %% ../../nbs/02_gemma_layers.ipynb #1fccbcdb
 class RMSNorm(nnx.Module):
@@ -33,9 +33,25 @@ class Einsum(nnx.Module):
         init = nnx.initializers.normal(stddev=1 / math.sqrt(fan_in))
         self.w = nnx.Param(init(rngs.params(), shape, param_dtype))
         self.dtype = dtype
+        self.lora = nnx.data(None)  # an optional `LoRA` adapter (end of this notebook)
+
+    def weight(self):
+        "`w`, plus its adapter's low-rank update when one is attached."
+        return _adapted(self.w[...], self.lora)
+
+    def merge_lora(self):
+        "Fold the adapter's update into `w` (in `w`'s dtype) and remove the adapter."
+        if self.lora is not None:
+            self.w[...] = self.weight().astype(self.w.dtype)
+            self.lora = None
 
     def __call__(self, eqn: str, x):
-        return jnp.einsum(eqn, x.astype(self.dtype), self.w[...].astype(self.dtype))
+        return jnp.einsum(eqn, x.astype(self.dtype), self.weight().astype(self.dtype))
+
+
+def _adapted(w, lora):
+    "A weight plus the update of its optional adapter; `w` itself when there is none."
+    return w if lora is None else w + lora.delta()
 
 # %% ../../nbs/02_gemma_layers.ipynb #7a0da17a
 def stacked_matmul(
@@ -60,16 +76,33 @@ class FeedForward(nnx.Module):
         self.gating_einsum = nnx.Param(init(1 / math.sqrt(width))(rngs.params(), (2, width, mlp_dim), param_dtype))
         self.linear = nnx.Param(init(1 / math.sqrt(mlp_dim))(rngs.params(), (mlp_dim, width), param_dtype))
         self.dtype = dtype
+        self.gating_lora, self.linear_lora = nnx.data(None), nnx.data(None)  # optional `LoRA` adapters
 
     def __call__(self, x):  # [B, T, D]
         x = x.astype(self.dtype)
         B, T, D = x.shape
-        gate, up = stacked_matmul(x.reshape(B * T, D), self.gating_einsum[...].astype(self.dtype)).reshape(2, B, T, -1)
+        x2 = x.reshape(B * T, D)
+        gate_up = stacked_matmul(x2, self.gating_einsum[...].astype(self.dtype))  # [2, B*T, F]
+        if self.gating_lora is not None: gate_up = gate_up + self.gating_lora(x2, "MD", "GMF")
+        gate, up = gate_up.reshape(2, B, T, -1)
         hidden = jax.nn.gelu(gate.astype(jnp.float32), approximate=True) * up.astype(jnp.float32)
         if self.dtype == jnp.float16:  # the gated product is where float16 overflows first: keep it finite
             hidden = jnp.clip(hidden, -F16_MAX, F16_MAX)
-        return jnp.einsum("BTF,FD->BTD", hidden.astype(self.dtype), self.linear[...].astype(self.dtype),
-                          preferred_element_type=jnp.float32)  # float32 out: it joins the float32 residual stream
+        out = jnp.einsum("BTF,FD->BTD", hidden.astype(self.dtype), self.linear[...].astype(self.dtype),
+                         preferred_element_type=jnp.float32)  # float32 out: it joins the float32 residual stream
+        if self.linear_lora is not None: out = out + self.linear_lora(hidden.astype(self.dtype), "BTF", "BTD")
+        return out
+
+    def add_lora(self, rank: int, *, alpha: float | None = None, rngs: nnx.Rngs):
+        "Attach rank-`rank` adapters to the gate, up and down projections (gate and up adapted separately)."
+        self.gating_lora = LoRA(self.gating_einsum.shape, "GDF", "D", rank, groups="G", alpha=alpha, rngs=rngs)
+        self.linear_lora = LoRA(self.linear.shape, "FD", "F", rank, alpha=alpha, rngs=rngs)
+
+    def merge_lora(self):
+        "Fold the adapters into the weights (in their dtype) and remove them."
+        for w, lora in ((self.gating_einsum, self.gating_lora), (self.linear, self.linear_lora)):
+            if lora is not None: w[...] = _adapted(w[...], lora).astype(w.dtype)
+        self.gating_lora, self.linear_lora = None, None
 
 # %% ../../nbs/02_gemma_layers.ipynb #3216da20
 K_MASK = -2.3819763e38  # logit for a masked key: finite, so a fully masked row stays NaN-free
@@ -119,9 +152,12 @@ class Attention(nnx.Module):
         B, T, D = x.shape
         x2 = x.astype(self.q_einsum.dtype).reshape(B * T, D)
         wq = self.q_einsum.w[...].astype(x2.dtype)  # [N, D, H]
-        q = stacked_matmul(x2, wq).reshape(-1, B, T, wq.shape[-1]).transpose(1, 2, 0, 3)  # [B, T, N, H]
+        q = stacked_matmul(x2, wq)  # [N, B*T, H]
+        if self.q_einsum.lora is not None: q = q + self.q_einsum.lora(x2, "MD", "NMH")
+        q = q.reshape(-1, B, T, wq.shape[-1]).transpose(1, 2, 0, 3)  # [B, T, N, H]
         wkv = self.kv_einsum.w[...].astype(x2.dtype)  # [2, K, D, H]
         kv = stacked_matmul(x2, wkv.reshape(-1, D, wkv.shape[-1]))  # [2K, B*T, H]
+        if self.kv_einsum.lora is not None: kv = kv + self.kv_einsum.lora(x2, "MD", "GKMH").reshape(kv.shape)
         k, v = kv.reshape(2, -1, B, T, wkv.shape[-1]).transpose(0, 2, 3, 1, 4)  # 2 x [B, T, K, H]
         q = apply_rope(q, positions, max_wavelength=self.rope_max_wavelength) * self.query_scale
         k = apply_rope(k, positions, max_wavelength=self.rope_max_wavelength)
@@ -146,4 +182,59 @@ class Attention(nnx.Module):
         w = self.attn_vec_einsum.w[...].astype(encoded.dtype)  # [N, H, D]: as one [N*H, D] matrix, free to reshape
         out = jnp.matmul(encoded.reshape(B * T, -1), w.reshape(-1, w.shape[-1]),
                          preferred_element_type=jnp.float32)  # float32 out: it joins the float32 residual stream
+        if self.attn_vec_einsum.lora is not None:
+            out = out + self.attn_vec_einsum.lora(encoded.reshape(B * T, *w.shape[:2]), "MNH", "MD")
         return out.reshape(B, T, -1), kv
+
+    def add_lora(self, rank: int, *, alpha: float | None = None, rngs: nnx.Rngs):
+        "Attach rank-`rank` adapters to the query, key, value (keys and values separately) and output projections."
+        kw = dict(alpha=alpha, rngs=rngs)
+        self.q_einsum.lora = LoRA(self.q_einsum.w.shape, "NDH", "D", rank, **kw)
+        self.kv_einsum.lora = LoRA(self.kv_einsum.w.shape, "GKDH", "D", rank, groups="G", **kw)
+        self.attn_vec_einsum.lora = LoRA(self.attn_vec_einsum.w.shape, "NHD", "NH", rank, **kw)
+
+    def merge_lora(self):
+        "Fold the adapters into the weights (in their dtype) and remove them."
+        for e in (self.q_einsum, self.kv_einsum, self.attn_vec_einsum): e.merge_lora()
+
+# %% ../../nbs/02_gemma_layers.ipynb #4b3d4fad
+class LoRAParam(nnx.Param):
+    "A factor of a low-rank adapter: what a LoRA fine-tune trains."
+
+
+class LoRA(nnx.Module):
+    "A rank-`rank` update `alpha / rank * einsum(a, b)` to a weight whose trailing axes are named by `axes`."
+    def __init__(self, shape: tuple[int, ...],  # the adapted weight's shape, leading (e.g. layer) axes included
+                 axes: str,  # letters of the weight's trailing axes, e.g. 'NDH'
+                 inputs: str,  # the letters contracted with the activations, e.g. 'D'
+                 rank: int, *,
+                 groups: str = "",  # letters of axes that index separate matrices, e.g. 'G' in 'GKDH'
+                 alpha: float | None = None,  # the update is scaled by alpha / rank; None: alpha = rank
+                 param_dtype=jnp.float32, rngs: nnx.Rngs):
+        if not (axes.isalpha() and axes.isupper() and len(set(axes)) == len(axes)) or len(axes) > len(shape):
+            raise ValueError(f"LoRA: axes must be distinct capital letters, one per trailing axis of {shape}; got {axes!r}")
+        if not inputs or set(inputs + groups) - set(axes) or set(inputs) & set(groups):
+            raise ValueError(f"LoRA: inputs {inputs!r} and groups {groups!r} must be disjoint letters of {axes!r}")
+        if not isinstance(rank, int) or rank < 1: raise ValueError(f"LoRA: rank must be a positive int; got {rank!r}")
+        lead = tuple(shape[:len(shape) - len(axes)])
+        size = dict(zip(axes, shape[len(lead):]), r=rank)
+        outputs = "".join(c for c in axes if c not in inputs + groups)
+        a_axes, b_axes = groups + inputs + "r", groups + "r" + outputs
+        self.eqn = f"...{a_axes},...{b_axes}->...{axes}"
+        self.inputs, self.groups, self.a_axes, self.b_axes = inputs, groups, a_axes, b_axes
+        fan_in = math.prod(size[c] for c in inputs)
+        self.a = LoRAParam(nnx.initializers.normal(1 / math.sqrt(fan_in))(
+            rngs.params(), (*lead, *(size[c] for c in a_axes)), param_dtype))
+        self.b = LoRAParam(jnp.zeros((*lead, *(size[c] for c in b_axes)), param_dtype))  # zero: starts unchanged
+        self.scale = (rank if alpha is None else alpha) / rank
+
+    def delta(self):  # -> the weight's shape, float32 (or the factors' dtype)
+        "The update added to the weight (for merging)."
+        return self.scale * jnp.einsum(self.eqn, self.a[...], self.b[...])
+
+    def __call__(self, x, x_axes: str, out_axes: str):
+        "The low-rank path `alpha / rank * x a b` for activations `x` [x_axes], as [out_axes], in `x`'s dtype."
+        batch = "".join(c for c in x_axes if c not in self.inputs)
+        h = jnp.einsum(f"{x_axes},{self.a_axes}->{self.groups}{batch}r", x, self.a[...].astype(x.dtype))
+        return self.scale * jnp.einsum(f"{self.groups}{batch}r,{self.b_axes}->{out_axes}", h,
+                                       self.b[...].astype(x.dtype))

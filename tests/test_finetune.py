@@ -1,0 +1,161 @@
+"Fine-tuning: the loss and its gradients against transformers' autograd, what each choice trains, LoRA merging."
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+
+from paligemma.checkpoints import _hf_rules, config_from_hf, model_from_hf, normalize_hf_key
+from paligemma.finetune import (add_lora, cast_params, count_params, cross_entropy, loss_fn, make_optimizer,
+                                merge_lora, train_step, trainable_filter)
+from hf_utils import batch_with_padding, hf_random_model, hf_state_numpy, hf_tiny_config
+
+# HF parameter -> checked for its gradient: attention (MQA query, key half of the fused kv), MLP (fused gate half, down),
+# a norm gain, the tied embedding (input and output), and the vision tower's first and last pieces.
+GRAD_CHECKS = [
+    "language_model.layers.1.self_attn.q_proj.weight",
+    "language_model.layers.2.self_attn.k_proj.weight",
+    "language_model.layers.0.mlp.gate_proj.weight",
+    "language_model.layers.2.mlp.down_proj.weight",
+    "language_model.layers.1.input_layernorm.weight",
+    "language_model.embed_tokens.weight",
+    "vision_tower.embeddings.patch_embedding.weight",
+    "multi_modal_projector.linear.weight",
+]
+
+
+def as_batch(images, tokens, input_mask, mask_ar):
+    return dict(images=jnp.asarray(images), tokens=jnp.asarray(tokens), input_mask=jnp.asarray(input_mask),
+                mask_ar=jnp.asarray(mask_ar), loss_mask=jnp.asarray(mask_ar))  # the suffix is what mask_ar marks
+
+
+def hf_loss_and_grads(hf, images, tokens, input_mask, mask_ar):
+    "transformers' loss with labels on the suffix (-100 elsewhere; it shifts them itself), and its parameter grads."
+    cfg = hf.config
+    P = (cfg.vision_config.image_size // cfg.vision_config.patch_size) ** 2
+    B = tokens.shape[0]
+    ids = np.concatenate([np.full((B, P), cfg.image_token_id), tokens], axis=1)
+    labels = np.concatenate([np.full((B, P), -100), np.where(mask_ar == 1, tokens, -100)], axis=1)
+    hf.zero_grad()
+    out = hf(input_ids=torch.tensor(ids, dtype=torch.long), pixel_values=torch.tensor(images.transpose(0, 3, 1, 2)),
+             attention_mask=torch.tensor(np.concatenate([np.ones((B, P), bool), input_mask], 1), dtype=torch.long),
+             token_type_ids=torch.tensor(np.concatenate([np.zeros((B, P), int), mask_ar], 1), dtype=torch.long),
+             labels=torch.tensor(labels, dtype=torch.long), use_cache=False)
+    out.loss.backward()
+    return out.loss.item(), {normalize_hf_key(k): p.grad.detach().numpy() for k, p in hf.named_parameters()}
+
+
+def our_layout(hf_key, grad, config):
+    "(our flat path, index into our stacked array, the HF gradient in our layout) by the checkpoint key mapping."
+    for pattern, ours, fn in _hf_rules(config.llm.post_norms):
+        m = re.fullmatch(re.escape(pattern).replace(r"\{i\}", r"(\d+)"), hf_key)
+        if m:
+            parts = ours.split("/")
+            index = (int(m.group(1)),) if m.groups() else ()
+            if parts[-1].isdigit(): index, parts = index + (int(parts[-1]),), parts[:-1]  # a half of a fused weight
+            return "/".join(parts), index, fn(grad, config)
+    raise KeyError(hf_key)
+
+
+def rel(a, b): return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize("gemma2", [False, True], ids=["paligemma1", "paligemma2"])
+def test_loss_and_gradients_match_transformers(gemma2):
+    "float32, batch of 3 with padding and different prefix/suffix splits; Gemma 2 with both soft caps."
+    hf = hf_random_model(hf_tiny_config(gemma2=gemma2))
+    config = config_from_hf(hf.config.to_dict())
+    model = model_from_hf(hf_state_numpy(hf), config)
+    inputs = batch_with_padding(hf.config)
+    theirs, hf_grads = hf_loss_and_grads(hf, *inputs)
+    batch = as_batch(*inputs)
+    ours, grads = nnx.jit(nnx.value_and_grad(lambda m: loss_fn(m, batch)))(model)
+    print(f"loss: ours {float(ours):.6f}, transformers {theirs:.6f}, rel {abs(float(ours) - theirs) / theirs:.1e}")
+    assert abs(float(ours) - theirs) <= 1e-5 * theirs
+    flat = {"/".join(map(str, k)): np.asarray(v.get_value()) for k, v in nnx.to_flat_state(grads)}
+    for key in GRAD_CHECKS:
+        path, index, expected = our_layout(key, hf_grads[key], config)
+        got = flat[path][index]
+        assert got.shape == expected.shape, (key, got.shape, expected.shape)
+        print(f"grad {key}: rel {rel(got, expected):.1e}")
+        assert rel(got, expected) < 1e-4, key
+
+
+def test_reductions():
+    "tokens: mean over all targets; examples: mean over examples of their mean (big_vision); shift by one."
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 5, 7)).astype(np.float32)
+    tokens = rng.integers(0, 7, (2, 5))
+    loss_mask = np.array([[0, 0, 1, 0, 0], [0, 1, 1, 1, 1]])
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(logp[:, :-1], tokens[:, 1:, None], -1)[..., 0]
+    w = loss_mask[:, 1:]
+    np.testing.assert_allclose(cross_entropy(logits, tokens, loss_mask), (nll * w).sum() / w.sum(), rtol=1e-6)
+    np.testing.assert_allclose(cross_entropy(logits, tokens, loss_mask, "examples"),
+                               np.mean((nll * w).sum(1) / w.sum(1)), rtol=1e-6)
+    empty = np.zeros_like(loss_mask)
+    assert float(cross_entropy(logits, tokens, empty)) == 0.0 == float(cross_entropy(logits, tokens, empty, "examples"))
+
+
+@pytest.fixture(scope="module")
+def pg1():
+    hf = hf_random_model(hf_tiny_config())
+    config = config_from_hf(hf.config.to_dict())
+    return hf_state_numpy(hf), config, as_batch(*batch_with_padding(hf.config))
+
+
+def flat_params(model):
+    return {"/".join(map(str, k)): np.asarray(v.get_value()) for k, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+
+
+def test_attention_only_with_bf16_frozen_overfits(pg1):
+    "Attention-only, frozen weights stored in bfloat16: only q/kv/attn_vec change, and 20 steps fit one batch."
+    state, config, batch = pg1
+    model = model_from_hf(state, config)
+    cast_params(model, "attention")
+    before = flat_params(model)
+    opt = make_optimizer(model, 3e-3, 20, warmup=1, wrt=trainable_filter("attention"))
+    losses, norms = zip(*[(float(l), float(g)) for l, g in (train_step(model, opt, batch) for _ in range(20))])
+    after = flat_params(model)
+    changed = sorted(k for k in before if not np.array_equal(before[k], after[k]))
+    assert changed == [f"llm/layers/attn/{p}/w" for p in ("attn_vec_einsum", "kv_einsum", "q_einsum")]
+    assert {str(v.dtype) for k, v in after.items() if k not in changed} == {"bfloat16"}
+    assert {str(after[k].dtype) for k in changed} == {"float32"}
+    print(f"loss {losses[0]:.3f} -> {losses[-1]:.3f}; first gradient norm {norms[0]:.2f}")
+    assert losses[-1] < 0.5 * losses[0] and all(np.isfinite(norms))
+
+
+def test_lora_trains_adapters_only_and_merges(pg1):
+    "LoRA on the stacked decoder: only adapter factors change, the loss falls; merged = adapted logits, no adapters."
+    state, config, batch = pg1
+    model = model_from_hf(state, config)
+    add_lora(model, 3, alpha=6.0, rngs=nnx.Rngs(0))
+    assert model.llm.layers.mlp.gating_lora.a.shape == (3, 2, 64, 3)  # [L, G, D, r]
+    assert count_params(model, "lora") == 3 * 3 * ((64 + 4 * 24) + 2 * (64 + 24) + (4 * 24 + 64) + 2 * (64 + 96)
+                                                   + (96 + 64))
+    forward = nnx.jit(lambda m: m(batch["images"], batch["tokens"], batch["input_mask"], batch["mask_ar"]))
+    plain = np.asarray(forward(model_from_hf(state, config)))
+    np.testing.assert_array_equal(np.asarray(forward(model)), plain)  # B = 0: unchanged
+    before = flat_params(model)
+    opt = make_optimizer(model, 1e-2, 10, wrt=trainable_filter("lora"))
+    losses = [float(train_step(model, opt, batch, reduction="examples")[0]) for _ in range(10)]
+    changed = {k for k in before if not np.array_equal(before[k], flat_params(model)[k])}
+    assert changed and all(k.endswith(("/lora/a", "/lora/b", "_lora/a", "_lora/b")) for k in changed), changed
+    assert losses[-1] < losses[0]
+    adapted = np.asarray(forward(model))
+    assert np.abs(adapted - plain).max() > 1e-2
+    merge_lora(model)
+    assert count_params(model, "lora") == 0
+    assert sorted(flat_params(model)) == sorted(flat_params(model_from_hf(state, config)))
+    np.testing.assert_allclose(np.asarray(forward(model)), adapted, rtol=1e-5, atol=1e-4)
+
+
+def test_bad_choices(pg1):
+    with pytest.raises(ValueError, match="'all', 'attention' or 'lora'"): trainable_filter("mlp")
+    with pytest.raises(ValueError, match="'tokens' or 'examples'"): cross_entropy(jnp.zeros((1, 2, 3)), jnp.zeros((1, 2), int), jnp.ones((1, 2)), "sum")
+    state, config, batch = pg1
+    with pytest.raises(KeyError, match="lacks \\['loss_mask'\\]"):
+        loss_fn(model_from_hf(state, config), {k: v for k, v in batch.items() if k != "loss_mask"})

@@ -11,3 +11,7 @@ from paligemma.tokenizer import Tokenizer, tokenize
 from paligemma.processor import Processor
 from paligemma.saving import save_checkpoint
 from paligemma.segmentation import VQVAEDecoder, parse_segmentations
+from paligemma.detection import boxes_to_text, draw_detections, parse_detections
+from paligemma.finetune import (add_lora, cast_params, cross_entropy, loss_fn, make_optimizer, merge_lora, train_step,
+                                trainable_filter)
+from paligemma.pretrained import load_tiny

@@ -18,5 +18,6 @@ for cell in nb["cells"]:
         for out in cell.get("outputs", []):
             text = "".join(out.get("text", "") or out.get("data", {}).get("text/plain", ""))
             if text.strip(): parts.append("    " + text.rstrip().replace("\n", "\n    "))
-(root / "README.md").write_text("\n\n".join(parts) + "\n")
+text = "\n\n".join(parts) + "\n"
+(root / "README.md").write_text(text.replace("](images/", "](nbs/images/"))  # the notebook's links are relative to nbs/
 print("wrote", root / "README.md")

@@ -54,19 +54,24 @@ def batch_with_padding(config, lengths=(7, 4, 9), prefix_lengths=(3, 2, 5), seed
     return images, tokens, input_mask, mask_ar
 
 
-def hf_logits(model, images, tokens, input_mask, mask_ar):
-    "transformers' text logits for our inputs: image placeholders first, token_type_ids 1 on the suffix."
+def hf_inputs(model, images, tokens, input_mask, mask_ar) -> tuple[int, dict]:
+    "(P, transformers' keyword inputs for our batch): image placeholders first, token_type_ids 1 on the suffix."
     cfg = model.config
     P = (cfg.vision_config.image_size // cfg.vision_config.patch_size) ** 2
     B = tokens.shape[0]
     ids = np.concatenate([np.full((B, P), cfg.image_token_id), tokens], axis=1)
     attn = np.concatenate([np.ones((B, P), bool), input_mask], axis=1)
     tt = np.concatenate([np.zeros((B, P), np.int32), mask_ar], axis=1)
+    return P, dict(input_ids=torch.tensor(ids, dtype=torch.long), pixel_values=torch.tensor(images.transpose(0, 3, 1, 2)),
+                   attention_mask=torch.tensor(attn, dtype=torch.long), token_type_ids=torch.tensor(tt, dtype=torch.long),
+                   use_cache=False)
+
+
+def hf_logits(model, images, tokens, input_mask, mask_ar):
+    "transformers' text logits for our inputs."
+    P, inputs = hf_inputs(model, images, tokens, input_mask, mask_ar)
     with torch.no_grad():
-        out = model(input_ids=torch.tensor(ids, dtype=torch.long),
-                    pixel_values=torch.tensor(images.transpose(0, 3, 1, 2)),
-                    attention_mask=torch.tensor(attn, dtype=torch.long),
-                    token_type_ids=torch.tensor(tt, dtype=torch.long), use_cache=False)
+        out = model(**inputs)
     return out.logits[:, P:].numpy()
 
 

@@ -11,7 +11,7 @@ from flax import nnx
 from paligemma.checkpoints import _hf_rules, config_from_hf, model_from_hf, normalize_hf_key
 from paligemma.finetune import (add_lora, cast_params, count_params, cross_entropy, loss_fn, make_optimizer,
                                 merge_lora, train_step, trainable_filter)
-from hf_utils import batch_with_padding, hf_random_model, hf_state_numpy, hf_tiny_config
+from hf_utils import batch_with_padding, hf_inputs, hf_random_model, hf_state_numpy, hf_tiny_config
 
 # HF parameter -> checked for its gradient: attention (MQA query, key half of the fused kv), MLP (fused gate half, down),
 # a norm gain, the tied embedding (input and output), and the vision tower's first and last pieces.
@@ -34,16 +34,11 @@ def as_batch(images, tokens, input_mask, mask_ar):
 
 def hf_loss_and_grads(hf, images, tokens, input_mask, mask_ar):
     "transformers' loss with labels on the suffix (-100 elsewhere; it shifts them itself), and its parameter grads."
-    cfg = hf.config
-    P = (cfg.vision_config.image_size // cfg.vision_config.patch_size) ** 2
+    P, inputs = hf_inputs(hf, images, tokens, input_mask, mask_ar)
     B = tokens.shape[0]
-    ids = np.concatenate([np.full((B, P), cfg.image_token_id), tokens], axis=1)
     labels = np.concatenate([np.full((B, P), -100), np.where(mask_ar == 1, tokens, -100)], axis=1)
     hf.zero_grad()
-    out = hf(input_ids=torch.tensor(ids, dtype=torch.long), pixel_values=torch.tensor(images.transpose(0, 3, 1, 2)),
-             attention_mask=torch.tensor(np.concatenate([np.ones((B, P), bool), input_mask], 1), dtype=torch.long),
-             token_type_ids=torch.tensor(np.concatenate([np.zeros((B, P), int), mask_ar], 1), dtype=torch.long),
-             labels=torch.tensor(labels, dtype=torch.long), use_cache=False)
+    out = hf(**inputs, labels=torch.tensor(labels, dtype=torch.long))
     out.loss.backward()
     return out.loss.item(), {normalize_hf_key(k): p.grad.detach().numpy() for k, p in hf.named_parameters()}
 

@@ -15,3 +15,4 @@ from paligemma.detection import boxes_to_text, draw_detections, parse_detections
 from paligemma.finetune import (add_lora, cast_params, cross_entropy, loss_fn, make_optimizer, merge_lora, train_step,
                                 trainable_filter)
 from paligemma.pretrained import load_tiny
+from paligemma.sharding import create_sharded, make_mesh, shard_batch, shard_model

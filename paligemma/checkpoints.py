@@ -192,6 +192,7 @@ def model_from_arrays(
     dtype=jnp.float32,  # compute dtype
     source: str = "checkpoint",
     progress: bool | None = None,  # a progress bar on stderr; None: for models over 1 GB
+    mesh=None,  # a `jax.sharding.Mesh` (`paligemma.make_mesh`): each array goes straight into its shards there
 ) -> PaliGemma:
     "Build a `PaliGemma` from named arrays, checking every key and shape first; arrays are read one at a time."
     model = abstract_model(config, dtype=dtype, param_dtype=param_dtype or jnp.float32)
@@ -202,11 +203,16 @@ def model_from_arrays(
     total = sum(int(np.prod(v.shape)) * jnp.dtype(param_dtype or jnp.float32).itemsize for v in flat.values())
     bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"loading {Path(source).name}", leave=False,
                disable=not (total > 1e9 if progress is None else progress))
+    if mesh is not None:
+        from paligemma.sharding import param_sharding
     for k, var in flat.items():
         array = np.asarray(getters[_path(k)]())
         bar.update(array.size * array.dtype.itemsize)
         array = array.astype(param_dtype or array.dtype, copy=False)
-        value = jax.device_put(array)  # on CPU an aligned numpy buffer is adopted, not copied
+        if mesh is None:
+            value = jax.device_put(array)  # on CPU an aligned numpy buffer is adopted, not copied
+        else:  # each device receives only its slice of the one tensor in host memory
+            value = jax.make_array_from_callback(array.shape, param_sharding(var, mesh), lambda idx: array[idx])
         value.block_until_ready()  # one tensor in flight at a time
         var.set_value(value)
         del array, value
@@ -226,6 +232,7 @@ def load_npz(
     dtype=None,  # parameter dtype; None keeps the file's
     compute_dtype=None,  # activation dtype; float32 on CPU, else `dtype`
     progress: bool | None = None,  # a progress bar while loading; None: for models over 1 GB
+    mesh=None,  # a device mesh to shard the parameters over as they are read; None: the default device
 ) -> PaliGemma:
     "Load a big_vision PaliGemma checkpoint into an NNX model, checking every key and shape."
     ckpt = NpzCheckpoint(path)
@@ -234,7 +241,7 @@ def load_npz(
     getters = {k: (lambda k=k: ckpt.read(k, dtype)) for k in shapes}  # cast while reading, chunk by chunk
     split_qkv_einsum(shapes, getters)
     if config is None: config = config_from_shapes(shapes)
-    return model_from_arrays(config, shapes, getters, param_dtype=dtype, progress=progress,
+    return model_from_arrays(config, shapes, getters, param_dtype=dtype, progress=progress, mesh=mesh,
                              dtype=compute_dtype or _default_compute_dtype(dtype), source=str(path))
 
 # %% ../nbs/06_checkpoints.ipynb #4c39fc03
@@ -383,11 +390,12 @@ def config_from_hf(hf_config: Mapping) -> PaliGemmaConfig:
 
 
 def model_from_hf(tensors: Mapping, config: PaliGemmaConfig, *, dtype=None, compute_dtype=None,
-                  source: str = "Hugging Face state dict", progress: bool | None = None) -> PaliGemma:
+                  source: str = "Hugging Face state dict", progress: bool | None = None, mesh=None) -> PaliGemma:
     "A `PaliGemma` from a transformers state dict (numpy arrays, or lazy tensors) and our config."
     shapes, getters = hf_arrays(tensors, config)
     return model_from_arrays(config, shapes, getters, param_dtype=None if dtype is None else jnp.dtype(dtype),
-                             dtype=compute_dtype or _default_compute_dtype(dtype), source=source, progress=progress)
+                             dtype=compute_dtype or _default_compute_dtype(dtype), source=source, progress=progress,
+                             mesh=mesh)
 
 # %% ../nbs/06_checkpoints.ipynb #10d95625
 def config_to_hf(config: PaliGemmaConfig) -> dict:
@@ -467,7 +475,7 @@ def _hf_files(path: Path) -> tuple[Path, Path]:
 
 
 def load_hf(path, *, config: PaliGemmaConfig | None = None, dtype=None, compute_dtype=None,
-            progress: bool | None = None) -> PaliGemma:
+            progress: bool | None = None, mesh=None) -> PaliGemma:
     "Load a Hugging Face PaliGemma checkpoint (safetensors, single or sharded, either key generation)."
     weights, config_file = _hf_files(Path(path))
     tensors = SafetensorsCheckpoint(weights)
@@ -477,7 +485,7 @@ def load_hf(path, *, config: PaliGemmaConfig | None = None, dtype=None, compute_
         if emb is not None:  # the vocabulary is what the embedding holds (4.x hub files pad it to 257216 rows)
             config = config.replace(llm=config.llm.replace(vocab_size=emb.shape[0]))
     return model_from_hf(tensors, config, dtype=dtype, compute_dtype=compute_dtype, source=str(weights),
-                         progress=progress)
+                         progress=progress, mesh=mesh)
 
 # %% ../nbs/06_checkpoints.ipynb #cefd0490
 def load_checkpoint(
@@ -487,11 +495,12 @@ def load_checkpoint(
     dtype=None,  # parameter dtype; None keeps the file's
     compute_dtype=None,  # activation dtype; float32 on CPU, else `dtype`
     progress: bool | None = None,  # a progress bar while loading; None: for models over 1 GB
+    mesh=None,  # a device mesh (`paligemma.make_mesh`): each tensor is placed straight into its shards
 ) -> PaliGemma:
     "Load a PaliGemma checkpoint in either official format into an NNX model, checking every key and shape."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"checkpoint not found: {path}")
-    kw = dict(config=config, dtype=dtype, compute_dtype=compute_dtype, progress=progress)
+    kw = dict(config=config, dtype=dtype, compute_dtype=compute_dtype, progress=progress, mesh=mesh)
     if path.suffix == ".npz": return load_npz(path, **kw)
     if path.is_dir() or path.name.endswith((".safetensors", ".safetensors.index.json")): return load_hf(path, **kw)
     raise CheckpointError(f"unknown checkpoint format {path.suffix!r} for {path}: expected a big_vision .npz, or a "

@@ -78,7 +78,8 @@ def _emit(state: _LoopState, logits, eos_id, sample) -> _LoopState:
 
 
 def _generate(graphdef, state, layer_states, images, tokens, lengths, key, temperature, top_p, *, max_new_tokens: int,
-              greedy: bool, top_k, use_top_p: bool, eos_id: int, cache_dtype, return_logits: bool):
+              greedy: bool, top_k, use_top_p: bool, eos_id: int, cache_dtype, return_logits: bool,
+              cache_sharding=None):
     model = nnx.merge(graphdef, state)
     B, L = tokens.shape
     P = model.config.num_image_tokens
@@ -86,7 +87,7 @@ def _generate(graphdef, state, layer_states, images, tokens, lengths, key, tempe
                                top_p=top_p if use_top_p else None)
     input_mask = jnp.arange(L)[None] < lengths[:, None]
     x, mask, positions = model.embed(images, tokens, input_mask, jnp.zeros((B, L), jnp.int32))
-    cache = KVCache.create(model.config.llm, B, P + L + max_new_tokens - 1, cache_dtype)
+    cache = KVCache.create(model.config.llm, B, P + L + max_new_tokens - 1, cache_dtype, cache_sharding)
     logits, cache = prefill(model.llm, x, positions, mask, P + lengths - 1, cache)
     N, V = max_new_tokens, logits.shape[-1]
     s = _LoopState(step=jnp.zeros((), jnp.int32), tokens=jnp.zeros((B, N), jnp.int32),
@@ -114,14 +115,17 @@ def bucket_length(n: int, minimum: int = 16) -> int:
 class Sampler:
     "Generates text tokens from images and prompts with a KV cache, compiled end to end."
     def __init__(self, model: PaliGemma, tokenizer=None, *, cache_dtype=None, max_length: int | None = None,
-                 unstack_layers: bool = False):
+                 unstack_layers: bool = False,
+                 mesh=None):  # a device mesh the model is sharded on: inputs and KV cache are split over it too
         self.model, self.tokenizer = model, tokenizer
         self.cache_dtype = jnp.dtype(cache_dtype or model.llm.embedder.dtype)
         self.max_length = max_length  # optional cap on image + prompt + generated tokens (cache slots)
         # CPU: decode from a per-layer copy of the decoder's weights (XLA:CPU copies slices of the stack per step)
         self.layer_states = model.llm.unstacked_layers() if unstack_layers else None
+        self.mesh = mesh
         self._compiled = jax.jit(_generate, static_argnums=0, static_argnames=(
-            "max_new_tokens", "greedy", "top_k", "use_top_p", "eos_id", "cache_dtype", "return_logits"))
+            "max_new_tokens", "greedy", "top_k", "use_top_p", "eos_id", "cache_dtype", "return_logits",
+            "cache_sharding"))
 
     def _check(self, images, prompt_tokens, prompt_lengths, max_new_tokens, temperature, top_k, top_p):
         config = self.model.config
@@ -166,13 +170,18 @@ class Sampler:
         width = bucket_length(int(prompt_lengths.max()))
         if width > L: prompt_tokens = jnp.pad(prompt_tokens, ((0, 0), (0, width - L)))
         else: prompt_tokens = prompt_tokens[:, :width]
+        cache_sharding = None
+        if self.mesh is not None:  # batch over data x fsdp, KV heads over tensor, where they divide
+            from paligemma.sharding import cache_sharding as sharding_of_cache, shard_batch
+            images, prompt_tokens = shard_batch((images, prompt_tokens), self.mesh)
+            cache_sharding = sharding_of_cache(self.mesh, self.model.config.llm.num_kv_heads, B)
         graphdef, state = nnx.split(self.model)
         tokens, lengths, logprobs, step_logits = self._compiled(
             graphdef, state, self.layer_states, images, prompt_tokens.astype(jnp.int32), jnp.asarray(prompt_lengths, jnp.int32),
             jax.random.key(seed), jnp.float32(temperature or 1.0), jnp.float32(top_p or 1.0),
             max_new_tokens=int(max_new_tokens), greedy=temperature == 0, top_k=None if top_k is None else int(top_k),
             use_top_p=top_p is not None, eos_id=-1 if eos_id is None else int(eos_id), cache_dtype=self.cache_dtype,
-            return_logits=return_logits)
+            return_logits=return_logits, cache_sharding=cache_sharding)
         return (tokens, lengths, logprobs, step_logits) if return_logits else (tokens, lengths, logprobs)
 
     def __call__(

@@ -11,13 +11,19 @@ from flax import nnx
 from .rope import apply_rope
 
 # %% auto #0
-__all__ = ['F16_MAX', 'K_MASK', 'RMSNorm', 'Einsum', 'stacked_matmul', 'FeedForward', 'attend', 'Attention', 'LoRAParam', 'LoRA']
+__all__ = ['F16_MAX', 'K_MASK', 'param', 'RMSNorm', 'Einsum', 'stacked_matmul', 'FeedForward', 'attend', 'Attention', 'LoRAParam',
+           'LoRA']
 
 # %% ../../nbs/02_gemma_layers.ipynb #1fccbcdb
+def param(value, names: tuple) -> nnx.Param:
+    "A parameter with logical axis names (`out_sharding`), mapped to a device mesh only when one is asked for."
+    return nnx.Param(value, out_sharding=names, eager_sharding=False)  # eager: would need a mesh even on one device
+
+
 class RMSNorm(nnx.Module):
     "Root-mean-square norm with a `(1 + scale)` gain, computed in float32."
     def __init__(self, dim: int, *, eps: float = 1e-6, param_dtype=jnp.float32, rngs: nnx.Rngs | None = None):
-        self.scale = nnx.Param(jnp.zeros((dim,), param_dtype))
+        self.scale = param(jnp.zeros((dim,), param_dtype), ("norm",))
         self.eps = eps
 
     def __call__(self, x):  # [..., D]
@@ -29,9 +35,10 @@ class RMSNorm(nnx.Module):
 class Einsum(nnx.Module):
     "A weight `w` of a given shape, applied with an einsum equation given at call time."
     def __init__(self, shape: tuple[int, ...], *, fan_in: int, dtype=jnp.float32, param_dtype=jnp.float32,
+                 names: tuple | None = None,  # logical axis names of `w`, e.g. ('heads', 'embed', 'head_dim')
                  rngs: nnx.Rngs):
         init = nnx.initializers.normal(stddev=1 / math.sqrt(fan_in))
-        self.w = nnx.Param(init(rngs.params(), shape, param_dtype))
+        self.w = param(init(rngs.params(), shape, param_dtype), names or (None,) * len(shape))
         self.dtype = dtype
         self.lora = nnx.data(None)  # an optional `LoRA` adapter (end of this notebook)
 
@@ -73,8 +80,9 @@ class FeedForward(nnx.Module):
     "GeGLU feed-forward: `linear(gelu(x @ gate) * (x @ up))`."
     def __init__(self, width: int, mlp_dim: int, *, dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
         init = nnx.initializers.normal
-        self.gating_einsum = nnx.Param(init(1 / math.sqrt(width))(rngs.params(), (2, width, mlp_dim), param_dtype))
-        self.linear = nnx.Param(init(1 / math.sqrt(mlp_dim))(rngs.params(), (mlp_dim, width), param_dtype))
+        self.gating_einsum = param(init(1 / math.sqrt(width))(rngs.params(), (2, width, mlp_dim), param_dtype),
+                                   (None, "embed", "mlp"))
+        self.linear = param(init(1 / math.sqrt(mlp_dim))(rngs.params(), (mlp_dim, width), param_dtype), ("mlp", "embed"))
         self.dtype = dtype
         self.gating_lora, self.linear_lora = nnx.data(None), nnx.data(None)  # optional `LoRA` adapters
 
@@ -140,9 +148,11 @@ class Attention(nnx.Module):
         if num_heads % num_kv_heads:
             raise ValueError(f"num_heads={num_heads} must be a multiple of num_kv_heads={num_kv_heads}")
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-        self.q_einsum = Einsum((num_heads, width, head_dim), fan_in=width, **kw)
-        self.kv_einsum = Einsum((2, num_kv_heads, width, head_dim), fan_in=width, **kw)
-        self.attn_vec_einsum = Einsum((num_heads, head_dim, width), fan_in=num_heads * head_dim, **kw)
+        self.q_einsum = Einsum((num_heads, width, head_dim), fan_in=width, names=("heads", "embed", "head_dim"), **kw)
+        self.kv_einsum = Einsum((2, num_kv_heads, width, head_dim), fan_in=width,
+                                names=(None, "kv_heads", "embed", "head_dim"), **kw)
+        self.attn_vec_einsum = Einsum((num_heads, head_dim, width), fan_in=num_heads * head_dim,
+                                      names=("heads", "head_dim", "embed"), **kw)
         self.query_scale = head_dim ** -0.5 if query_scale is None else query_scale
         self.attn_logits_softcap = attn_logits_softcap
         self.rope_max_wavelength = rope_max_wavelength

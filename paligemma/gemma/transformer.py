@@ -10,7 +10,7 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 from flax import nnx
-from .layers import RMSNorm, Attention, FeedForward
+from .layers import RMSNorm, Attention, FeedForward, param
 
 # %% auto #0
 __all__ = ['GemmaConfig', 'Embedder', 'Block', 'stacked', 'scan_layers', 'sliding_window_mask', 'Transformer']
@@ -90,7 +90,8 @@ class GemmaConfig:
 class Embedder(nnx.Module):
     "Token embedding table, also used (transposed) as the output projection."
     def __init__(self, vocab_size: int, width: int, *, dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
-        self.input_embedding = nnx.Param(nnx.initializers.normal(1.0)(rngs.params(), (vocab_size, width), param_dtype))
+        self.input_embedding = param(nnx.initializers.normal(1.0)(rngs.params(), (vocab_size, width), param_dtype),
+                                     ("vocab", "embed"))
         self.dtype = dtype
 
     def encode(self, tokens):  # int[B, T] -> float32[B, T, D]
@@ -130,7 +131,7 @@ class Block(nnx.Module):
 def stacked(make_layer, depth: int, rngs: nnx.Rngs) -> nnx.Module:
     "Build `depth` copies of a layer as one module whose parameters have a leading layer axis."
     @nnx.split_rngs(splits=depth)
-    @nnx.vmap(in_axes=(0,), out_axes=0)
+    @nnx.vmap(in_axes=(0,), out_axes=0, transform_metadata={nnx.PARTITION_NAME: "layers"})  # names gain 'layers'
     def make(rngs):
         return make_layer(rngs)
     return make(rngs)

@@ -1,0 +1,71 @@
+"""Sharded runs on 8 simulated CPU devices against single-device runs; prints one JSON line per mesh.
+
+Run by `test_sharding.py` in its own process: XLA_FLAGS must be set before JAX starts."""
+import os
+os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+import json
+import sys
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from paligemma import Sampler, load_checkpoint, train_step
+from paligemma.sharding import bytes_per_device, forward, make_mesh, shard_batch, shard_model
+from paligemma.testing import reference_dir
+
+B = 8  # the reference batch of 2, tiled: divisible by data x fsdp on every mesh
+
+
+def inputs(case):
+    with np.load(reference_dir() / "bigvision" / case / "inputs.npz") as z:
+        x = {k: np.concatenate([z[k]] * (B // len(z[k]))) for k in z.files}
+    return dict(images=x["image"], tokens=x["text"], input_mask=x["input_mask"], mask_ar=x["mask_ar"],
+                loss_mask=x["mask_loss"])
+
+
+def params(model):
+    return {"/".join(map(str, k)): v.get_value() for k, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+
+
+def run(case, model, mesh=None):
+    "Logits, greedy tokens and the parameters after one train step."
+    x = inputs(case)
+    args = [jnp.asarray(x[k]) for k in ("images", "tokens", "input_mask", "mask_ar")]
+    logits = nnx.jit(lambda m, *a: m(*a))(model, *args) if mesh is None else forward(model, mesh, *args)
+    lengths = x["input_mask"].sum(1)
+    sampler = Sampler(model, mesh=mesh)  # with a mesh: prompts and KV cache split over it
+    tokens, _, _ = sampler.generate_tokens(x["images"], x["tokens"], lengths, max_new_tokens=4, eos_id=None)
+    # plain SGD: Adam's first step is lr * sign(g), which turns rounding noise in near-zero gradients into lr-sized
+    # differences; SGD's update is the gradient itself
+    opt = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)
+    batch = {k: jnp.asarray(v) for k, v in x.items()}
+    if mesh is not None: opt, batch = shard_model(opt, mesh), shard_batch(x, mesh)
+    loss, _ = train_step(model, opt, batch)
+    return np.asarray(logits), np.asarray(tokens), float(loss), {k: np.asarray(v) for k, v in params(model).items()}
+
+
+def main(case, meshes):
+    path = reference_dir() / "bigvision" / case / "params.npz"
+    ref_logits, ref_tokens, ref_loss, ref_params = run(case, load_checkpoint(path, dtype=jnp.float32))
+    for shape in meshes:
+        mesh = make_mesh(*shape)
+        model = load_checkpoint(path, dtype=jnp.float32, mesh=mesh)
+        state = params(model)
+        unsharded = [k for k, a in state.items() if a.size >= 4096 and a.sharding.is_fully_replicated]
+        per_device = bytes_per_device(list(state.values()))
+        total = sum(a.nbytes for a in state.values())
+        logits, tokens, loss, updated = run(case, model, mesh)
+        print(json.dumps(dict(
+            case=case, mesh=shape, logits=float(np.abs(logits - ref_logits).max()),
+            tokens_equal=bool((tokens == ref_tokens).all()), loss=abs(loss - ref_loss),
+            params=max(float(np.abs(updated[k] - ref_params[k]).max()) for k in ref_params),
+            step=max(float(np.abs(ref_params[k] - np.asarray(state[k])).max()) for k in ref_params),
+            unsharded=unsharded, devices=len(per_device), total_bytes=total,
+            max_device_bytes=max(per_device.values()), min_device_bytes=min(per_device.values()))), flush=True)
+
+
+if __name__ == "__main__":
+    meshes = [tuple(int(n) for n in m.split("x")) for m in sys.argv[2:]]
+    main(sys.argv[1], meshes)

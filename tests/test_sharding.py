@@ -1,0 +1,47 @@
+"""The model sharded over 8 simulated CPU devices equals the single-device run (float32, 1e-5).
+
+JAX reads the device count when it starts, and other test files start it in this process with one device, so the
+sharded runs happen in subprocesses (`sharding_check.py`) that set XLA_FLAGS first."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paligemma.testing import reference_dir
+
+HERE = Path(__file__).parent
+RUNS = [("pg1_tiny", ["8x1x1", "2x4x1"]), ("pg1_tiny", ["2x2x2"]),  # PaliGemma 1: one KV head (MQA)
+        ("pg2_tiny", ["2x2x2"])]  # PaliGemma 2: grouped-query, its 2 KV heads split over tensor
+
+
+@pytest.fixture(scope="module")
+def results():
+    if not (reference_dir() / "bigvision").exists(): pytest.skip("no reference checkpoints")
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    procs = [subprocess.Popen([sys.executable, str(HERE / "sharding_check.py"), case, *meshes], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for case, meshes in RUNS]
+    rows = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+        rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert len(rows) == sum(len(m) for _, m in RUNS)
+    return rows
+
+
+def test_outputs_equal_single_device(results):
+    for r in results:
+        assert r["logits"] < 1e-5, r
+        assert r["tokens_equal"], r
+        assert r["loss"] < 1e-5, r
+        assert r["params"] < 1e-5 < r["step"], r  # the step moved the weights, identically
+
+
+def test_parameters_are_sharded(results):
+    for r in results:
+        assert r["devices"] == 8
+        assert r["unsharded"] == [], r  # every parameter of 4096 elements or more is split
+        assert r["max_device_bytes"] < 1.3 * r["total_bytes"] / 8, r  # about 1/N of the bytes on each device

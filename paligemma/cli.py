@@ -72,7 +72,7 @@ def _load_model(args):
         tok = Path(args.tokenizer)
         if not tok.is_file(): raise FileNotFoundError(f"tokenizer not found: {tok}")
         tokenizer = Tokenizer(tok)
-        model = load_checkpoint(ckpt, dtype=args.dtype, progress=None if args.quiet is False else False)
+        model = load_checkpoint(ckpt, dtype=args.dtype, progress=False if args.quiet else None)
         vae = None
     if getattr(args, "vae", None) is not None:
         from paligemma.segmentation import VQVAEDecoder

@@ -21,11 +21,12 @@ from .shapes import (SHAPES, COUNT_PROMPT, TASKS, caption_text, make_example, ma
                               train_tokenizer)
 from .detection import parse_detections
 from .segmentation import VQVAEDecoder, parse_segmentations
+from .mask_vae import mask_iou
 
 # %% auto #0
 __all__ = ['ASSETS', 'TINY_CHECKPOINT', 'TINY_TOKENIZER', 'TINY_VAE', 'TINY_IMAGE_SIZE', 'TINY_MAX_LENGTH', 'WIDTHS',
            'TASK_WEIGHTS', 'tiny_config', 'loc_code', 'sincos_2d', 'init_from_scratch', 'task_batches', 'train_tiny',
-           'load_tiny', 'box_iou', 'mask_iou', 'evaluate']
+           'load_tiny', 'box_iou', 'evaluate']
 
 # %% ../nbs/18_tiny_model.ipynb #c8c86493
 ASSETS = Path(paligemma.__file__).parent / "assets"
@@ -125,12 +126,6 @@ def box_iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def mask_iou(a, b) -> float:
-    "IoU of two boolean masks."
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 0.0
-
-
 def evaluate(model: PaliGemma, tokenizer: Tokenizer, decoder: VQVAEDecoder, n: int = 200, seed: int = 1_000_003,
              batch_size: int = 100) -> dict:
     "Caption and count accuracy, detection box IoU and segmentation mask IoU on `n` fresh scenes."
@@ -159,6 +154,6 @@ def evaluate(model: PaliGemma, tokenizer: Tokenizer, decoder: VQVAEDecoder, n: i
         masks = [s["mask"] for s in parse_segmentations(seg, (S, S), decoder)]
         for o in (o for o in objects if o.kind == kind):
             box_ious.append(max([box_iou(b, o.box) for b in boxes], default=0.0))
-            mask_ious.append(max([mask_iou(m, o.mask) for m in masks], default=0.0))
+            mask_ious.append(max([float(mask_iou(m, o.mask)) for m in masks], default=0.0))
     out["detect"], out["segment"] = float(np.mean(box_ious)), float(np.mean(mask_ious))
     return out

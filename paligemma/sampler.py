@@ -12,6 +12,7 @@ import numpy as np
 from flax import nnx, struct
 from .gemma.cache import KVCache, prefill, extend
 from .model import PaliGemma, _check_inputs
+from .gemma.sow import capture_call, records, sowing
 
 # %% auto #0
 __all__ = ['sample_logits', 'bucket_length', 'Sampler']
@@ -60,6 +61,7 @@ class _LoopState:
     cache: KVCache
     key: jax.Array
     step_logits: jax.Array | None  # float32[B, N, V] when asked for (tests, debugging)
+    sown: dict | None  # when the model records (`set_sow`): the decoder's records per token, [L, B, N, ...]
 
 
 def _emit(state: _LoopState, logits, eos_id, sample) -> _LoopState:
@@ -85,26 +87,47 @@ def _generate(graphdef, state, layer_states, images, tokens, lengths, key, tempe
     P = model.config.num_image_tokens
     sample = functools.partial(sample_logits, greedy=greedy, temperature=temperature, top_k=top_k,
                                top_p=top_p if use_top_p else None)
-    input_mask = jnp.arange(L)[None] < lengths[:, None]
-    x, mask, positions = model.embed(images, tokens, input_mask, jnp.zeros((B, L), jnp.int32))
-    cache = KVCache.create(model.config.llm, B, P + L + max_new_tokens - 1, cache_dtype, cache_sharding)
-    logits, cache = prefill(model.llm, x, positions, mask, P + lengths - 1, cache)
-    N, V = max_new_tokens, logits.shape[-1]
+    N, last = max_new_tokens, P + lengths - 1  # the position whose logits give the first new token
+
+    def start(model, images, tokens):
+        input_mask = jnp.arange(L)[None] < lengths[:, None]
+        x, mask, positions = model.embed(images, tokens, input_mask, jnp.zeros((B, L), jnp.int32))
+        cache = KVCache.create(model.config.llm, B, P + L + N - 1, cache_dtype, cache_sharding)
+        return prefill(model.llm, x, positions, mask, last, cache)
+
+    def step(model, previous, cache): return extend(model.llm, previous, cache, layer_states)
+
+    record = sowing(model)  # static: without recording, none of what follows `if record` is traced
+    prefix = per_token = None
+    if record:  # token j's records are those of the pass whose logits chose it: the prefill's last row, then extends
+        (logits, cache), prefix = capture_call(start, model, images, tokens)
+        prefix = records(prefix)
+        per_token = {k: jnp.zeros((*a.shape[:2], N, *a.shape[3:]), a.dtype).at[:, :, 0].set(a[:, jnp.arange(B), last])
+                     for k, a in prefix.items() if k.startswith("llm.")}
+    else:
+        logits, cache = start(model, images, tokens)
+    V = logits.shape[-1]
     s = _LoopState(step=jnp.zeros((), jnp.int32), tokens=jnp.zeros((B, N), jnp.int32),
                    logprobs=jnp.zeros((B, N), jnp.float32), done=jnp.zeros((B,), bool),
                    lengths=jnp.zeros((B,), jnp.int32), cache=cache, key=key,
-                   step_logits=jnp.zeros((B, N, V), jnp.float32) if return_logits else None)
+                   step_logits=jnp.zeros((B, N, V), jnp.float32) if return_logits else None, sown=per_token)
     s = _emit(s, logits, eos_id, sample)
 
     def cond(s): return (s.step < N) & ~jnp.all(s.done)
 
     def body(s):
         previous = jax.lax.dynamic_index_in_dim(s.tokens, s.step - 1, axis=1, keepdims=False)
-        logits, cache = extend(model.llm, previous, s.cache, layer_states)
-        return _emit(s.replace(cache=cache), logits, eos_id, sample)
+        if not record:
+            logits, cache = step(model, previous, s.cache)
+            return _emit(s.replace(cache=cache), logits, eos_id, sample)
+        # a model of this trace level: capturing sets attributes, which flax forbids on one from the outer trace
+        (logits, cache), sown = capture_call(step, nnx.merge(graphdef, state), previous, s.cache)
+        sown = records(sown)  # [L, B, 1, ...] each: written at this token's column
+        sown = {k: jax.lax.dynamic_update_slice_in_dim(buf, sown[k], s.step, axis=2) for k, buf in s.sown.items()}
+        return _emit(s.replace(cache=cache, sown=sown), logits, eos_id, sample)
 
     s = jax.lax.while_loop(cond, body, s)
-    return s.tokens, s.lengths, s.logprobs, s.step_logits
+    return s.tokens, s.lengths, s.logprobs, s.step_logits, (prefix, s.sown)
 
 # %% ../nbs/08_sampler.ipynb #8dcab387
 def bucket_length(n: int, minimum: int = 16) -> int:
@@ -123,6 +146,7 @@ class Sampler:
         # CPU: decode from a per-layer copy of the decoder's weights (XLA:CPU copies slices of the stack per step)
         self.layer_states = model.llm.unstacked_layers() if unstack_layers else None
         self.mesh = mesh
+        self.sown = None  # after a call, when the model records (`set_sow`): {"prefix": ..., "tokens": ...}
         self._compiled = jax.jit(_generate, static_argnums=0, static_argnames=(
             "max_new_tokens", "greedy", "top_k", "use_top_p", "eos_id", "cache_dtype", "return_logits",
             "cache_sharding"))
@@ -176,12 +200,13 @@ class Sampler:
             images, prompt_tokens = shard_batch((images, prompt_tokens), self.mesh)
             cache_sharding = sharding_of_cache(self.mesh, self.model.config.llm.num_kv_heads, B)
         graphdef, state = nnx.split(self.model)
-        tokens, lengths, logprobs, step_logits = self._compiled(
+        tokens, lengths, logprobs, step_logits, (prefix, per_token) = self._compiled(
             graphdef, state, self.layer_states, images, prompt_tokens.astype(jnp.int32), jnp.asarray(prompt_lengths, jnp.int32),
             jax.random.key(seed), jnp.float32(temperature or 1.0), jnp.float32(top_p or 1.0),
             max_new_tokens=int(max_new_tokens), greedy=temperature == 0, top_k=None if top_k is None else int(top_k),
             use_top_p=top_p is not None, eos_id=-1 if eos_id is None else int(eos_id), cache_dtype=self.cache_dtype,
             return_logits=return_logits, cache_sharding=cache_sharding)
+        self.sown = None if prefix is None else {"prefix": prefix, "tokens": per_token}
         return (tokens, lengths, logprobs, step_logits) if return_logits else (tokens, lengths, logprobs)
 
     def __call__(

@@ -85,6 +85,7 @@ class FeedForward(nnx.Module):
         self.linear = param(init(1 / math.sqrt(mlp_dim))(rngs.params(), (mlp_dim, width), param_dtype), ("mlp", "embed"))
         self.dtype = dtype
         self.gating_lora, self.linear_lora = nnx.data(None), nnx.data(None)  # optional `LoRA` adapters
+        self.sow_config = None  # what to record (`set_sow`): `hidden` [B, T, F] when `mlp`
 
     def __call__(self, x):  # [B, T, D]
         x = x.astype(self.dtype)
@@ -96,6 +97,7 @@ class FeedForward(nnx.Module):
         hidden = jax.nn.gelu(gate.astype(jnp.float32), approximate=True) * up.astype(jnp.float32)
         if self.dtype == jnp.float16:  # the gated product is where float16 overflows first: keep it finite
             hidden = jnp.clip(hidden, -F16_MAX, F16_MAX)
+        if self.sow_config is not None and self.sow_config.mlp: self.sow(nnx.Intermediate, "hidden", hidden)
         out = jnp.einsum("BTF,FD->BTD", hidden.astype(self.dtype), self.linear[...].astype(self.dtype),
                          preferred_element_type=jnp.float32)  # float32 out: it joins the float32 residual stream
         if self.linear_lora is not None: out = out + self.linear_lora(hidden.astype(self.dtype), "BTF", "BTD")
@@ -156,6 +158,7 @@ class Attention(nnx.Module):
         self.query_scale = head_dim ** -0.5 if query_scale is None else query_scale
         self.attn_logits_softcap = attn_logits_softcap
         self.rope_max_wavelength = rope_max_wavelength
+        self.sow_config = None  # what to record (`set_sow`): `weights` [B, T, N, S] when `attention`
 
     def qkv(self, x, positions):
         "Project `x` [B, T, D] to rotated, scaled queries [B, T, N, H] and rotated keys, values [B, T, K, H]."
@@ -188,7 +191,9 @@ class Attention(nnx.Module):
                                 for c, new in zip(kv, (k, v)))
             kv = (k_cache, v_cache)
             k, v = k_cache.astype(q.dtype), v_cache.astype(q.dtype)
-        encoded, _ = attend(q, k, v, mask, softcap=self.attn_logits_softcap)
+        encoded, weights = attend(q, k, v, mask, softcap=self.attn_logits_softcap)
+        if self.sow_config is not None and self.sow_config.attention:
+            self.sow(nnx.Intermediate, "weights", weights.transpose(0, 2, 1, 3))  # [B, T, N, S]
         w = self.attn_vec_einsum.w[...].astype(encoded.dtype)  # [N, H, D]: as one [N*H, D] matrix, free to reshape
         out = jnp.matmul(encoded.reshape(B * T, -1), w.reshape(-1, w.shape[-1]),
                          preferred_element_type=jnp.float32)  # float32 out: it joins the float32 residual stream

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 from .layers import RMSNorm, Attention, FeedForward, param
+from .sow import capture_call, sow_tree, sowing
 
 # %% auto #0
 __all__ = ['GemmaConfig', 'Embedder', 'Block', 'stacked', 'scan_layers', 'sliding_window_mask', 'Transformer']
@@ -141,17 +142,26 @@ def scan_layers(layers: nnx.Module, x, fn, xs=None, *, remat: bool = False):
     """Run stacked `layers` over the residual stream `x` with `jax.lax.scan`.
 
     `fn(layer, x, layer_xs) -> (x, y)` applies one layer; `xs` (leading axis L, or None) is sliced per layer and the
-    `y`s come back stacked on a leading L axis.
+    `y`s come back stacked on a leading L axis. Whatever the layers sow (`paligemma.gemma.sow`) is stacked the
+    same way and sown again on `layers`.
     """
     graphdef, state = nnx.split(layers)
+    capture = sowing(layers)  # static: with recording off the scan is exactly the plain one
 
     def body(x, inputs):
         layer_state, layer_xs = inputs
-        return fn(nnx.merge(graphdef, layer_state), x, layer_xs)
+        layer = nnx.merge(graphdef, layer_state)
+        if not capture: return fn(layer, x, layer_xs)
+        (x, y), sown = capture_call(fn, layer, x, layer_xs)
+        return x, (y, sown)
 
     if remat:
         body = jax.checkpoint(body, policy=jax.checkpoint_policies.nothing_saveable)
-    return jax.lax.scan(body, x, (state, xs))
+    x, ys = jax.lax.scan(body, x, (state, xs))
+    if capture:
+        ys, sown = ys
+        sow_tree(layers, sown)
+    return x, ys
 
 # %% ../../nbs/03_gemma.ipynb #66b05c1f
 def sliding_window_mask(
@@ -175,6 +185,7 @@ class Transformer(nnx.Module):
         self.layers = stacked(lambda r: Block(config, dtype=dtype, param_dtype=param_dtype, rngs=r),
                               config.depth, rngs)
         self.final_norm = RMSNorm(config.width, param_dtype=param_dtype)
+        self.sow_config = None  # what to record (`set_sow`): `residuals`, `lens_logits`, `lens_tokens`
 
     def embed(self, tokens):  # int[B, T] -> [B, T, D]
         "Token embeddings, scaled by sqrt(width)."
@@ -197,12 +208,22 @@ class Transformer(nnx.Module):
             raise ValueError("a decoder with a sliding window needs the cached call's local_mask")
         if layer_states is None:
             return self._encode(x, positions, mask, local_mask, k, v, write_index)
-        graphdef = nnx.graphdef(self.layers)
+        graphdef, _, rest = nnx.split(self.layers, nnx.Param, ...)  # rest: what recording adds (no arrays)
+        capture = sowing(self.layers)
         x = x.astype(jnp.float32)
+        stream, sown = [x], []
         for i, (state, local) in enumerate(zip(layer_states, self.config.local_layers)):
             m = local_mask if local else mask
-            x, (ki, vi) = nnx.merge(graphdef, state)(x, positions, m, (k[i], v[i]), write_index)
+            layer, args = nnx.merge(graphdef, state, rest), (x, positions, m, (k[i], v[i]), write_index)
+            if capture:
+                (x, (ki, vi)), layer_sown = capture_call(lambda layer, *a: layer(*a), layer, *args)
+                sown.append(layer_sown)
+            else:
+                x, (ki, vi) = layer(*args)
             k, v = k.at[i].set(ki), v.at[i].set(vi)
+            stream.append(x)
+        if capture: sow_tree(self.layers, jax.tree.map(lambda *a: jnp.stack(a), *sown))
+        self._sow_stream(stream)
         return self.final_norm(x), k, v
 
     def unstacked_layers(self) -> tuple:
@@ -215,14 +236,31 @@ class Transformer(nnx.Module):
         x = x.astype(jnp.float32)  # the residual stream stays float32 whatever the compute dtype
         is_local = jnp.asarray(self.config.local_layers)
 
+        keep = self.sow_config is not None and self.sow_config.stream  # the residual after every block
+
         def step(layer, x, xs):
             local, kv = xs
             m = mask if local_mask is None else jnp.where(local, local_mask, mask)
             x, kv = layer(x, positions, m, kv, write_index)
-            return x, kv
+            return x, (kv, x if keep else None)
 
-        x, kv = scan_layers(self.layers, x, step, (is_local, (k, v) if cached else None), remat=self.config.remat)
+        x_in = x
+        x, (kv, stream) = scan_layers(self.layers, x, step, (is_local, (k, v) if cached else None),
+                                      remat=self.config.remat)
+        if keep: self._sow_stream(jnp.concatenate([x_in[None], stream]))
         return (self.final_norm(x), *kv) if cached else (self.final_norm(x),)
+
+    def _sow_stream(self, stream):  # [L+1, B, T, D] (or a list of L+1 [B, T, D]): the input and every block's output
+        "Record the residual stream and its logit lens, as `sow_config` asks."
+        sow = self.sow_config
+        if sow is None or not sow.stream: return
+        stream = jnp.stack(stream) if isinstance(stream, (list, tuple)) else stream
+        if sow.residuals: self.sow(nnx.Intermediate, "residuals", stream)
+        if sow.logits_topk:  # one layer at a time: full logits of every layer at once would not fit at 257k tokens
+            values, tokens = jax.lax.map(
+                lambda r: jax.lax.top_k(self.logits(self.final_norm(r), softcap=False), sow.logits_topk), stream)
+            self.sow(nnx.Intermediate, "lens_logits", values)
+            self.sow(nnx.Intermediate, "lens_tokens", tokens.astype(jnp.int32))
 
     def logits(self, pre_logits, *, softcap: bool = True):  # [B, T, D] -> float32[B, T, V]
         "Project to the vocabulary with the tied embedding; apply the final soft cap if configured and asked."

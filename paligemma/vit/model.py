@@ -63,10 +63,13 @@ class MultiHeadAttention(nnx.Module):
                                      kernel_metadata=_axis_names("heads", "head_dim", "embed"),
                                      bias_metadata=_axis_names("embed"), **kw)
         self.query_scale = head_dim ** -0.5
+        self.sow_config = None  # what to record (`set_sow`): `weights` [B, P, N, P] when `attention`
 
     def __call__(self, x):  # [B, P, W] -> [B, P, W]
         q = self.query(x) * self.query_scale
-        encoded, _ = attend(q, self.key(x), self.value(x), None)
+        encoded, weights = attend(q, self.key(x), self.value(x), None)
+        if self.sow_config is not None and self.sow_config.attention:
+            self.sow(nnx.Intermediate, "weights", weights.transpose(0, 2, 1, 3))  # [B, T, N, S], T = S = P
         return self.out(encoded)
 
 
@@ -78,8 +81,12 @@ class MlpBlock(nnx.Module):
                               bias_metadata=_axis_names("mlp"), **kw)
         self.fc2 = nnx.Linear(mlp_dim, width, kernel_metadata=_axis_names("mlp", "embed"),
                               bias_metadata=_axis_names("embed"), **kw)
+        self.sow_config = None  # what to record (`set_sow`): `hidden` [B, P, mlp_dim] when `mlp`
 
-    def __call__(self, x): return self.fc2(jax.nn.gelu(self.fc1(x), approximate=True))
+    def __call__(self, x):
+        hidden = jax.nn.gelu(self.fc1(x), approximate=True)
+        if self.sow_config is not None and self.sow_config.mlp: self.sow(nnx.Intermediate, "hidden", hidden)
+        return self.fc2(hidden)
 
 
 class EncoderBlock(nnx.Module):
@@ -116,6 +123,7 @@ class ViT(nnx.Module):
         self.head = nnx.Linear(c.width, out_dim, kernel_metadata=_axis_names(None, "embed"),
                                bias_metadata=_axis_names("embed"), **kw)
         self.dtype = dtype
+        self.sow_config = None  # what to record (`set_sow`): `residuals` [L+1, B, P, W] when `residuals`
 
     @property
     def num_patches(self) -> int: return self.pos_embedding.shape[1]
@@ -128,8 +136,11 @@ class ViT(nnx.Module):
 
     def encode(self, images):  # float[B, S, S, 3] -> [B, P, W]
         "The encoder's output after `encoder_norm`, before `head`."
-        x, _ = scan_layers(self.layers, self.patchify(images), lambda layer, x, _: (layer(x), None),
-                           remat=self.config.remat)
+        keep = self.sow_config is not None and self.sow_config.residuals
+        x_in = self.patchify(images)
+        x, stream = scan_layers(self.layers, x_in, lambda layer, x, _: (layer(x),) * 2 if keep else (layer(x), None),
+                                remat=self.config.remat)
+        if keep: self.sow(nnx.Intermediate, "residuals", jnp.concatenate([x_in[None], stream]))
         return self.encoder_norm(x)
 
     def __call__(self, images):  # float[B, S, S, 3] in [-1, 1] -> [B, P, D]

@@ -6,6 +6,7 @@ from paligemma.vit.model import ViTConfig
 from paligemma.model import PaliGemma, PaliGemmaConfig, make_attn_mask, param_count
 from paligemma.checkpoints import CheckpointError, load_checkpoint
 from paligemma.gemma.cache import KVCache
+from paligemma.gemma.sow import SowConfig, records, set_sow
 from paligemma.sampler import Sampler
 from paligemma.tokenizer import Tokenizer, tokenize
 from paligemma.processor import Processor

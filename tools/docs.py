@@ -9,7 +9,9 @@ Afterwards:
 - pages are named as nbdev names them (`output-file`, e.g. `00_testing.ipynb` -> `testing.html`), so nbdev's
   links (`sampler.html#sampler`) resolve;
 - nbdev's absolute doc links (`doc_host` + `doc_baseurl`) become relative, so the site works from any folder;
-- KaTeX is served from `site_libs/katex` (vendored from npm `katex` in tools/katex/), not from a CDN.
+- KaTeX is served from `site_libs/katex` (vendored from npm `katex` in tools/katex/), not from a CDN;
+- every page also gets a Markdown copy (`page.llms.md`, with `llms.txt`), and README.md is the index page's copy,
+  its links pointing into docs/ (in place of `nbdev_readme`, which needs Quarto).
 
 Two fixes apply to nbdev's processing here (see `_patch_flax` and `_imports_only_for_mixed_cells`): without them
 `show_doc` fails on every flax nnx.Module, and cells mixing imports with code run whole (writing files, failing).
@@ -156,6 +158,16 @@ def postprocess(site, base_url):
                     ", ".join(fixed[:8]) + (" ..." if len(fixed) > 8 else ""))
 
 
+def write_readme(index_md, readme, site_dir):
+    """README.md from smalldocs' Markdown copy of the index page (in place of `nbdev_readme`, which needs Quarto):
+    the same text, pictures and outputs as the home page, with relative links pointing into the built site."""
+    text = Path(index_md).read_text(encoding="utf-8")
+    local = lambda url: not re.match(r"[a-z][a-z0-9+.-]*:|#|/", url)
+    text = re.sub(r"(\]\()([^)\s]+)", lambda m: m.group(1) + (f"{site_dir}/{m.group(2)}" if local(m.group(2)) else m.group(2)),
+                  text)
+    Path(readme).write_text(text, encoding="utf-8")
+
+
 def build(out=None, workers=0, force=False, quiet=True):
     "Build the site into `out` (default: settings.ini's doc_path, i.e. docs/). Returns the output folder."
     t0 = time.time()
@@ -165,12 +177,16 @@ def build(out=None, workers=0, force=False, quiet=True):
     with tempfile.TemporaryDirectory(prefix="paligemma-docs-") as tmp:
         src = Path(tmp) / "site"
         stage(proc, src)
+        qy = src / "_quarto.yml"  # a Markdown copy of every page (`page.llms.md`) and llms.txt; README from the index's
+        qy.write_text(re.sub(r"(?m)^website:\n", "website:\n  llms-txt: true\n", qy.read_text(), count=1))
         site = sd_build(src, quiet=quiet)
         for w in site.warnings: print("smalldocs warning:", w, file=sys.stderr)
         postprocess(site.out, cfg.doc_host.rstrip("/") + "/" + cfg.doc_baseurl.strip("/"))
         if out.exists(): shutil.rmtree(out)
         shutil.copytree(site.out, out)
     (out / ".nojekyll").touch()  # GitHub Pages: serve site_libs/ as is
+    if out.resolve() == Path(cfg.doc_path).resolve():  # the real site, not a test build elsewhere
+        write_readme(out / "index.llms.md", ROOT / "README.md", out.resolve().relative_to(ROOT.resolve()).as_posix())
     print(f"wrote {sum(1 for _ in out.rglob('*.html'))} pages to {out} in {time.time() - t0:.0f}s")
     return out
 

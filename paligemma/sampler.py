@@ -191,14 +191,19 @@ class Sampler:
         prompt_lengths = np.asarray(prompt_lengths)
         self._check(images, prompt_tokens, prompt_lengths, max_new_tokens, temperature, top_k, top_p)
         B, L = prompt_tokens.shape
-        width = bucket_length(int(prompt_lengths.max()))
+        longest = int(prompt_lengths.max())
+        if self.mesh is not None and jax.process_count() > 1:  # every process must compile the same program
+            from jax.experimental import multihost_utils
+            longest = int(np.max(multihost_utils.process_allgather(np.int32(longest))))
+        width = bucket_length(longest)
         if width > L: prompt_tokens = jnp.pad(prompt_tokens, ((0, 0), (0, width - L)))
         else: prompt_tokens = prompt_tokens[:, :width]
         cache_sharding = None
         if self.mesh is not None:  # batch over data x fsdp, KV heads over tensor, where they divide
-            from paligemma.sharding import cache_sharding as sharding_of_cache, shard_batch
-            images, prompt_tokens = shard_batch((images, prompt_tokens), self.mesh)
-            cache_sharding = sharding_of_cache(self.mesh, self.model.config.llm.num_kv_heads, B)
+            from paligemma.sharding import cache_sharding as sharding_of_cache, global_batch_size, shard_batch
+            images, prompt_tokens, prompt_lengths = shard_batch(
+                (images, prompt_tokens, np.asarray(prompt_lengths, np.int32)), self.mesh)
+            cache_sharding = sharding_of_cache(self.mesh, self.model.config.llm.num_kv_heads, global_batch_size(B))
         graphdef, state = nnx.split(self.model)
         tokens, lengths, logprobs, step_logits, (prefix, per_token) = self._compiled(
             graphdef, state, self.layer_states, images, prompt_tokens.astype(jnp.int32), jnp.asarray(prompt_lengths, jnp.int32),
@@ -207,6 +212,9 @@ class Sampler:
             use_top_p=top_p is not None, eos_id=-1 if eos_id is None else int(eos_id), cache_dtype=self.cache_dtype,
             return_logits=return_logits, cache_sharding=cache_sharding)
         self.sown = None if prefix is None else {"prefix": prefix, "tokens": per_token}
+        if self.mesh is not None:  # several hosts: each gets back the rows of its own prompts
+            from paligemma.sharding import local_rows
+            tokens, lengths, logprobs, step_logits = local_rows((tokens, lengths, logprobs, step_logits), self.mesh)
         return (tokens, lengths, logprobs, step_logits) if return_logits else (tokens, lengths, logprobs)
 
     def __call__(

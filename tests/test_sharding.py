@@ -4,6 +4,7 @@ JAX reads the device count when it starts, and other test files start it in this
 sharded runs happen in subprocesses (`sharding_check.py`) that set XLA_FLAGS first."""
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,33 @@ def results():
         rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert len(rows) == sum(len(m) for _, m in RUNS)
     return rows
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def multihost():
+    "Two processes joined by jax.distributed.initialize, 4 CPU devices each (`multihost_check.py`)."
+    if not (reference_dir() / "bigvision").exists(): pytest.skip("no reference checkpoints")
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+    port = free_port()
+    procs = [subprocess.Popen([sys.executable, str(HERE / "multihost_check.py"), str(i), str(port), "pg1_tiny"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, outs): assert p.returncode == 0, err[-3000:]
+    return json.loads(next(line for line in outs[0][0].splitlines() if line.startswith("{")))
+
+
+def test_two_processes_equal_single_device(multihost):
+    r = multihost
+    assert (r["processes"], r["devices"]) == (2, 8), r
+    assert r["logits"] < 1e-5 and r["loss"] < 1e-5 and r["params"] < 1e-5, r
+    assert r["tokens_equal"] and r["own_rows_equal"], r  # each process got back the rows of its own prompts
 
 
 def test_outputs_equal_single_device(results):

@@ -1,0 +1,76 @@
+"""One of two processes of a real multi-process run on one machine: `jax.distributed.initialize` over CPU
+collectives (gloo), 4 CPU devices per process, one 2 x 2 x 2 mesh spanning both. Each process passes only its half
+of the batch; the gathered logits, greedy tokens and the parameters after one `sharded_train_step` are compared with
+a single-device run of the whole batch. Process 0 prints one JSON line. Run by `test_sharding.py`:
+
+    python multihost_check.py PROCESS_ID PORT CASE
+"""
+import os
+import sys
+
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"  # before JAX starts
+pid, port, case = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+import jax
+
+jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=pid)
+import json
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.experimental import multihost_utils
+
+from paligemma import Sampler, load_checkpoint, train_step
+from paligemma.sharding import forward, make_mesh, shard_batch, shard_model, sharded_train_step
+from paligemma.testing import reference_dir
+
+B = 8
+NAMES = ("images", "tokens", "input_mask", "mask_ar")
+
+
+def whole_batch():
+    "The reference inputs tiled to 8 examples, as every process could load them."
+    with np.load(reference_dir() / "bigvision" / case / "inputs.npz") as z:
+        x = {k: np.concatenate([z[k]] * (B // len(z[k]))) for k in z.files}
+    return dict(images=x["image"], tokens=x["text"], input_mask=x["input_mask"], mask_ar=x["mask_ar"],
+                loss_mask=x["mask_loss"])
+
+
+def params(model):
+    return {"/".join(map(str, k)): v.get_value() for k, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+
+
+path = reference_dir() / "bigvision" / case / "params.npz"
+x = whole_batch()
+mine = {k: v[pid * B // 2:(pid + 1) * B // 2] for k, v in x.items()}  # data loading by process index
+assert jax.process_count() == 2 and jax.device_count() == 8 and jax.local_device_count() == 4
+
+mesh = make_mesh(2, 2, 2)
+model = load_checkpoint(path, dtype=jnp.float32, mesh=mesh)
+logits = forward(model, mesh, *shard_batch(tuple(mine[k] for k in NAMES), mesh))
+logits = multihost_utils.process_allgather(logits, tiled=True)
+tokens, _, _ = Sampler(model, mesh=mesh).generate_tokens(mine["images"], mine["tokens"], mine["input_mask"].sum(1),
+                                                        max_new_tokens=4, eos_id=None)
+local_tokens = np.asarray(tokens)  # this process's rows only
+tokens = multihost_utils.process_allgather(local_tokens, tiled=True)
+step = sharded_train_step(model, shard_model(nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param), mesh), mesh)
+loss, _ = step(mine)
+loss = float(multihost_utils.process_allgather(loss, tiled=True))
+updated = {k: multihost_utils.process_allgather(v, tiled=True) for k, v in params(model).items()}
+
+# the same on one local device, with the whole batch
+ref = load_checkpoint(path, dtype=jnp.float32)
+ref_logits = np.asarray(nnx.jit(lambda m, *a: m(*a))(ref, *(jnp.asarray(x[k]) for k in NAMES)))
+ref_tokens, _, _ = Sampler(ref).generate_tokens(x["images"], x["tokens"], x["input_mask"].sum(1), max_new_tokens=4,
+                                                eos_id=None)
+ref_tokens = np.asarray(ref_tokens)
+ref_loss, _ = train_step(ref, nnx.Optimizer(ref, optax.sgd(0.1), wrt=nnx.Param), {k: jnp.asarray(v) for k, v in x.items()})
+ref_updated = {k: np.asarray(v) for k, v in params(ref).items()}
+
+if pid == 0:
+    print(json.dumps(dict(
+        case=case, processes=jax.process_count(), devices=jax.device_count(),
+        logits=float(np.abs(np.asarray(logits) - ref_logits).max()),
+        tokens_equal=bool((np.asarray(tokens) == ref_tokens).all()),
+        own_rows_equal=bool((local_tokens == ref_tokens[:B // 2]).all()), loss=abs(loss - float(ref_loss)),
+        params=max(float(np.abs(np.asarray(updated[k]) - ref_updated[k]).max()) for k in ref_updated))), flush=True)

@@ -53,36 +53,49 @@ class Shape:
 
 
 def random_scene(rng: np.random.Generator,
-                 image_size: int = 96,
+                 image_size: int = 72,
                  num_shapes: int | None = None,  # 1..3; None: uniform
-                 min_size: float = 0.2, max_size: float = 0.42,  # shape side as a fraction of the image side
+                 min_size: float = 0.3, max_size: float = 0.5,  # shape side as a fraction of the image side
                  min_gap: float = 0.08,  # least horizontal distance between shape centres, as a fraction of the side
                  ) -> tuple[np.ndarray, list[Shape]]:  # -> uint8[S, S, 3], objects left to right
     "A random image of non-overlapping coloured shapes and its objects."
     n = int(rng.integers(1, 4)) if num_shapes is None else num_shapes
     if not 1 <= n <= 3: raise ValueError(f"random_scene: num_shapes must be 1, 2 or 3; got {n}")
     S = image_size
-    image = np.empty((S, S, 3), np.uint8)
-    image[:] = rng.integers(215, 256, 3)
-    objects, taken = [], []
     lo, hi = max(4, int(min_size * S)), max(4, int(max_size * S))
-    while len(objects) < n:
+    background = rng.integers(215, 256, 3)
+    for _ in range(1000):  # a fresh layout until all n fit: a scene has exactly the shapes asked for
+        squares = _layout(rng, n, S, lo, hi, min_gap * S)
+        if squares is not None: break
+    else:
+        raise ValueError(f"random_scene: {n} shapes of {min_size:g}-{max_size:g} of a {S}-pixel side do not fit")
+    image = np.empty((S, S, 3), np.uint8)
+    image[:] = background
+    objects = []
+    for top, left, size in squares:
+        kind, color = SHAPES[rng.integers(len(SHAPES))], list(COLORS)[rng.integers(len(COLORS))]
+        mask = shape_mask(kind, top, left, size, S)
+        image[mask] = COLORS[color]
+        objects.append(Shape(kind, color, tight_box(mask), mask))
+    objects.sort(key=lambda o: (o.box[1] + o.box[3], o.box[0] + o.box[2]))
+    return image, objects
+
+
+def _layout(rng, n, S, lo, hi, gap):
+    "Squares (top, left, size) for `n` shapes, 2 px apart, centres `gap` apart horizontally; None when one won't fit."
+    taken, squares = [], []
+    for _ in range(n):
         for _ in range(100):
             size = int(rng.integers(lo, hi + 1))
             top, left = (int(v) for v in rng.integers(0, S - size + 1, 2))
             grown = (top - 2, left - 2, top + size + 2, left + size + 2)
             apart = all(grown[2] <= t[0] or t[2] <= grown[0] or grown[3] <= t[1] or t[3] <= grown[1] for t in taken)
-            centre = left + size / 2
-            if apart and all(abs(centre - (t[1] + t[3]) / 2) >= min_gap * S for t in taken): break
+            if apart and all(abs(left + size / 2 - (t[1] + t[3]) / 2) >= gap for t in taken): break
         else:
-            break  # no room left: fewer shapes than asked (rare at these sizes)
-        kind, color = SHAPES[rng.integers(len(SHAPES))], list(COLORS)[rng.integers(len(COLORS))]
-        mask = shape_mask(kind, top, left, size, S)
-        image[mask] = COLORS[color]
+            return None
         taken.append(grown)
-        objects.append(Shape(kind, color, tight_box(mask), mask))
-    objects.sort(key=lambda o: (o.box[1] + o.box[3], o.box[0] + o.box[2]))
-    return image, objects
+        squares.append((top, left, size))
+    return squares
 
 # %% ../nbs/15_shapes.ipynb #efbe3019
 TASKS = ("caption", "count", "detect", "segment")
@@ -112,7 +125,7 @@ def segment_text(objects: Sequence[Shape], kind: str, image_size: int, encoder) 
 
 def make_example(rng: np.random.Generator,
                  task: str | None = None,  # one of `TASKS`; None: uniform over `tasks`
-                 image_size: int = 96,
+                 image_size: int = 72,
                  encoder=None,  # the mask VQ-VAE's encoder, needed for "segment"
                  tasks: Sequence[str] = TASKS,
                  absent: float = 0.1,  # how often detect/segment ask for a kind the image lacks
@@ -156,7 +169,7 @@ def make_batch(examples: Sequence[dict], tokenizer: Tokenizer, max_len: int) -> 
     return batch
 
 
-def batches(seed: int, batch_size: int, tokenizer: Tokenizer, max_len: int, image_size: int = 96,
+def batches(seed: int, batch_size: int, tokenizer: Tokenizer, max_len: int, image_size: int = 72,
             encoder=None, tasks: Sequence[str] = TASKS) -> Iterator[dict[str, np.ndarray]]:
     "An endless stream of training batches from `seed`."
     rng = np.random.default_rng(seed)

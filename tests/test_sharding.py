@@ -14,8 +14,9 @@ import pytest
 from paligemma.testing import reference_dir
 
 HERE = Path(__file__).parent
-RUNS = [("pg1_tiny", ["8x1x1", "2x4x1"]), ("pg1_tiny", ["2x2x2"]),  # PaliGemma 1: one KV head (MQA)
-        ("pg2_tiny", ["2x2x2"])]  # PaliGemma 2: grouped-query, its 2 KV heads split over tensor
+# PaliGemma 1 (one KV head, MQA) on 8x1x1 and 2x4x1 here, and on 2x2x2 split over two processes (`multihost`);
+# PaliGemma 2 (grouped-query: its 2 KV heads split over tensor) on 2x2x2
+RUNS = [("pg1_tiny", ["8x1x1", "2x4x1"]), ("pg2_tiny", ["2x2x2"])]
 
 
 @pytest.fixture(scope="module")

@@ -23,25 +23,13 @@ from jax.experimental import multihost_utils
 from paligemma import Sampler, load_checkpoint, train_step
 from paligemma.sharding import forward, make_mesh, shard_batch, shard_model, sharded_train_step
 from paligemma.testing import reference_dir
+from sharded_inputs import B, inputs, params
 
-B = 8
 NAMES = ("images", "tokens", "input_mask", "mask_ar")
 
 
-def whole_batch():
-    "The reference inputs tiled to 8 examples, as every process could load them."
-    with np.load(reference_dir() / "bigvision" / case / "inputs.npz") as z:
-        x = {k: np.concatenate([z[k]] * (B // len(z[k]))) for k in z.files}
-    return dict(images=x["image"], tokens=x["text"], input_mask=x["input_mask"], mask_ar=x["mask_ar"],
-                loss_mask=x["mask_loss"])
-
-
-def params(model):
-    return {"/".join(map(str, k)): v.get_value() for k, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
-
-
 path = reference_dir() / "bigvision" / case / "params.npz"
-x = whole_batch()
+x = inputs(case)  # the whole batch, as every process could load it
 mine = {k: v[pid * B // 2:(pid + 1) * B // 2] for k, v in x.items()}  # data loading by process index
 assert jax.process_count() == 2 and jax.device_count() == 8 and jax.local_device_count() == 4
 

@@ -14,20 +14,7 @@ from flax import nnx
 from paligemma import Sampler, load_checkpoint, train_step
 from paligemma.sharding import bytes_per_device, forward, make_mesh, shard_model, sharded_train_step
 from paligemma.testing import reference_dir
-
-B = 8  # the reference batch of 2, tiled: divisible by data x fsdp on every mesh
-
-
-def inputs(case):
-    with np.load(reference_dir() / "bigvision" / case / "inputs.npz") as z:
-        x = {k: np.concatenate([z[k]] * (B // len(z[k]))) for k in z.files}
-    return dict(images=x["image"], tokens=x["text"], input_mask=x["input_mask"], mask_ar=x["mask_ar"],
-                loss_mask=x["mask_loss"])
-
-
-def params(model):
-    return {"/".join(map(str, k)): v.get_value() for k, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
-
+from sharded_inputs import inputs, params
 
 def run(case, model, mesh=None):
     "Logits, greedy tokens and the parameters after one train step."

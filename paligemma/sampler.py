@@ -147,9 +147,14 @@ class Sampler:
         self.layer_states = model.llm.unstacked_layers() if unstack_layers else None
         self.mesh = mesh
         self.sown = None  # after a call, when the model records (`set_sow`): {"prefix": ..., "tokens": ...}
+        shardings = {}
+        if mesh is not None:  # inputs arrive placed (`shard_batch`); the generated tokens leave split along the batch
+            from paligemma.sharding import batch_sharding
+            rows = lambda ndim: batch_sharding(mesh, ndim)
+            shardings = dict(out_shardings=(rows(2), rows(1), rows(2), None, None))
         self._compiled = jax.jit(_generate, static_argnums=0, static_argnames=(
             "max_new_tokens", "greedy", "top_k", "use_top_p", "eos_id", "cache_dtype", "return_logits",
-            "cache_sharding"))
+            "cache_sharding"), **shardings)
 
     def _check(self, images, prompt_tokens, prompt_lengths, max_new_tokens, temperature, top_k, top_p):
         config = self.model.config

@@ -19,11 +19,12 @@ p.add_argument("--minsz", type=float, default=0.2); p.add_argument("--maxsz", ty
 p.add_argument("--lr", type=float, default=1.5e-3); p.add_argument("--steps", type=int, default=800)
 p.add_argument("--bs", type=int, default=16); p.add_argument("--warmup", type=int, default=200)
 p.add_argument("--w", default="0.4,0.1,0.25,0.25"); p.add_argument("--n", type=int, default=200)
-p.add_argument("--evals", default=""); p.add_argument("--tag", default="")
+p.add_argument("--evals", default=""); p.add_argument("--single", type=int, default=0); p.add_argument("--tag", default="")
 a = p.parse_args()
 orig = shapes.random_scene
+SINGLE = [False]
 def rs(rng, image_size=a.S, num_shapes=None, min_size=a.minsz, max_size=a.maxsz, min_gap=0.08):
-    return orig(rng, image_size, num_shapes, min_size, max_size, min_gap)
+    return orig(rng, image_size, 1 if SINGLE[0] and num_shapes is None else num_shapes, min_size, max_size, min_gap)
 shapes.random_scene = rs; pre.random_scene = rs
 tok = Tokenizer(pre.TINY_TOKENIZER)
 from paligemma.mask_vae import load_shapes_vae
@@ -62,6 +63,7 @@ def ev(step):
     return {k: round(float(r[k]), 3) for k in ("caption", "count", "detect", "segment")}
 train_time = 0
 for step in range(a.steps):
+    SINGLE[0] = step < a.single
     batch = next(gen)
     t = time.time(); loss, _ = train_step(model, opt, batch); loss = float(loss); train_time += time.time() - t
     losses.append(loss)

@@ -18,10 +18,10 @@ def hf_tiny_config(*, gemma2: bool = False, vocab: int = 211, image_size: int = 
 
 
 def hf_random_model(config, seed: int = 0):
-    "A transformers PaliGemma with every parameter random (norm gains and biases included), float32, eval mode."
+    "A transformers PaliGemma with every parameter random (norm gains and biases included), float32, eval mode, eager attention."
     torch.manual_seed(seed)
     model = PaliGemmaForConditionalGeneration(config)
-    model._attn_implementation = "eager"
+    model.set_attn_implementation("eager")  # plain softmax attention, which can also return its weights
     with torch.no_grad():
         for name, p in model.named_parameters():
             fan_in = p.shape[-1] if p.ndim >= 2 else 1

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from flax import nnx
 
 from paligemma.checkpoints import config_from_hf, model_from_hf
 from paligemma.gemma.sow import SowConfig, records, set_sow
@@ -22,7 +23,6 @@ def make_pair(gemma2: bool):
     "transformers' model (eager attention, which can return its weights) and ours on the same random weights."
     if gemma2 not in _PAIRS:
         hf = hf_random_model(hf_tiny_config(gemma2=gemma2))
-        hf.set_attn_implementation("eager")
         _PAIRS[gemma2] = hf, model_from_hf(hf_state_numpy(hf), config_from_hf(hf.config.to_dict()))
     return _PAIRS[gemma2]
 
@@ -46,7 +46,6 @@ def batch(pair):
 def ours_recorded(model, batch, config=EVERYTHING):
     set_sow(model, config)
     try:
-        from flax import nnx
         logits, sown = nnx.capture(model, nnx.Intermediate)(*map(jnp.asarray, batch))
     finally:
         set_sow(model, None)
@@ -160,7 +159,6 @@ def test_recording_changes_no_output_bit(pair, batch):
 
 def test_recording_off_traces_the_same_program(pair, batch):
     _, model = pair
-    from flax import nnx
     args = tuple(map(jnp.asarray, batch))
 
     def jaxpr():  # of the forward pass under `nnx.capture`, as a user reads the records

@@ -11,21 +11,23 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from flax import nnx
 import paligemma
 from .model import PaliGemma, PaliGemmaConfig, param_count
 from .vit.model import ViTConfig
 from .gemma.transformer import GemmaConfig
 from .tokenizer import Tokenizer, NUM_LOC
-from .shapes import (SHAPES, COUNT_PROMPT, TASKS, caption_text, make_example, make_batch, random_scene,
-                              train_tokenizer)
+from .shapes import (SHAPES, COLORS, COUNT_PROMPT, TASKS, Shape, caption_text, make_example, make_batch,
+                              random_scene, shape_mask, tight_box, train_tokenizer)
 from .detection import parse_detections
 from .segmentation import VQVAEDecoder, parse_segmentations
 from .mask_vae import mask_iou
 
 # %% auto #0
-__all__ = ['ASSETS', 'TINY_CHECKPOINT', 'TINY_TOKENIZER', 'TINY_VAE', 'TINY_IMAGE_SIZE', 'TINY_MAX_LENGTH', 'WIDTHS',
-           'TASK_WEIGHTS', 'tiny_config', 'loc_code', 'sincos_2d', 'init_from_scratch', 'task_batches', 'train_tiny',
+__all__ = ['ASSETS', 'TINY_CHECKPOINT', 'TINY_TOKENIZER', 'TINY_VAE', 'TINY_IMAGE_SIZE', 'TINY_MAX_LENGTH', 'PATCH_CLASSES',
+           'WIDTHS', 'TASK_WEIGHTS', 'tiny_config', 'loc_code', 'sincos_2d', 'init_from_scratch', 'patch_labels',
+           'PatchClassifier', 'patch_batch', 'pretrain_vit', 'patch_accuracy', 'task_batches', 'train_tiny',
            'load_tiny', 'box_iou', 'evaluate']
 
 # %% ../nbs/18_tiny_model.ipynb #c8c86493
@@ -76,6 +78,70 @@ def init_from_scratch(config: PaliGemmaConfig, tokenizer: Tokenizer, seed: int =
     return model
 
 # %% ../nbs/18_tiny_model.ipynb #172e4d97
+PATCH_CLASSES = ("background",) + tuple(f"{color} {kind}" for kind in SHAPES for color in COLORS)
+
+
+def patch_labels(objects: list[Shape], image_size: int, patch_size: int) -> np.ndarray:  # -> int32[(S / p)^2]
+    "Per patch, row-major: the `PATCH_CLASSES` index of the shape covering most of its pixels; 0 where none does."
+    if image_size % patch_size:
+        raise ValueError(f"patch_labels: image_size={image_size} is not a multiple of patch_size={patch_size}")
+    g = image_size // patch_size
+    if not objects: return np.zeros(g * g, np.int32)
+    cover = np.stack([o.mask.reshape(g, patch_size, g, patch_size).sum((1, 3)) for o in objects])  # [n, g, g]
+    classes = np.asarray([PATCH_CLASSES.index(f"{o.color} {o.kind}") for o in objects], np.int32)
+    return np.where(cover.max(0) > 0, classes[cover.argmax(0)], 0).reshape(-1).astype(np.int32)
+
+
+class PatchClassifier(nnx.Module):
+    "A PaliGemma's image tower with a linear classifier on every image token: a training aid, dropped afterwards."
+    def __init__(self, model: PaliGemma, num_classes: int = len(PATCH_CLASSES), *, rngs: nnx.Rngs):
+        self.img = model.img  # the same module: training the classifier trains the model's image tower
+        self.out = nnx.Linear(model.config.llm.width, num_classes, rngs=rngs)
+
+    def __call__(self, images): return self.out(self.img(images))  # [B, S, S, 3] -> [B, P, classes]
+
+
+def patch_batch(rng: np.random.Generator, batch_size: int, image_size: int, patch_size: int):
+    "Random scenes in [-1, 1] and their `patch_labels`."
+    scenes = [random_scene(rng, image_size) for _ in range(batch_size)]
+    return (np.stack([im for im, _ in scenes]).astype(np.float32) / 127.5 - 1.0,
+            np.stack([patch_labels(objects, image_size, patch_size) for _, objects in scenes]))
+
+
+@nnx.jit
+def _patch_step(classifier: PatchClassifier, optimizer: nnx.Optimizer, images, labels):
+    def loss_fn(classifier):
+        return optax.softmax_cross_entropy_with_integer_labels(classifier(images), labels).mean()
+    loss, grads = nnx.value_and_grad(loss_fn)(classifier)
+    optimizer.update(classifier, grads)
+    return loss
+
+
+def pretrain_vit(model: PaliGemma, *, steps: int, batch_size: int = 32, lr: float = 3e-3, warmup: int = 100,
+                 seed: int = 0, log: Callable | None = print, log_every: int = 250):
+    "Train `model`'s image tower in place to label patches; returns the classifier and the loss of every step."
+    from paligemma.finetune import make_optimizer
+    classifier = PatchClassifier(model, rngs=nnx.Rngs(seed))
+    optimizer = make_optimizer(classifier, lr, steps, warmup=min(warmup, steps - 1), weight_decay=1e-4)
+    rng, S, p = np.random.default_rng(seed), model.config.image_size, model.config.vit.patch_size
+    losses, start = [], time.time()
+    for step in range(steps):
+        losses.append(float(_patch_step(classifier, optimizer, *patch_batch(rng, batch_size, S, p))))
+        if log and (step % log_every == 0 or step == steps - 1):
+            log(f"image tower {step:5d}  loss {np.mean(losses[-log_every:]):.4f}  {time.time() - start:6.0f} s")
+    return classifier, np.asarray(losses)
+
+
+def patch_accuracy(classifier: PatchClassifier, n: int = 200, seed: int = 1_000_003) -> dict:
+    "On `n` fresh scenes: the share of all patches labelled right, and of patches on a shape given the right kind."
+    S, p = classifier.img.image_size, classifier.img.config.patch_size
+    images, labels = patch_batch(np.random.default_rng(seed), n, S, p)
+    predicted = np.asarray(nnx.jit(lambda c, x: c(x).argmax(-1))(classifier, images))
+    on = labels > 0
+    kind = lambda c: (c - 1) // len(COLORS)
+    return dict(all=float((predicted == labels).mean()), kind=float((kind(predicted[on]) == kind(labels[on])).mean()))
+
+# %% ../nbs/18_tiny_model.ipynb #3a667b3f
 WIDTHS = (16, 24, 40, 80)
 TASK_WEIGHTS = {"caption": 0.5, "count": 0.05, "detect": 0.25, "segment": 0.2}
 
@@ -93,11 +159,14 @@ def task_batches(seed: int, batch_size: int, tokenizer: Tokenizer, encoder, imag
         yield make_batch(examples, tokenizer, next(w for w in WIDTHS if w >= n))
 
 
-def train_tiny(tokenizer: Tokenizer, encoder, *, steps: int, batch_size: int = 16, lr: float = 1.5e-3,
-               warmup: int = 200, seed: int = 0, log: Callable | None = print, log_every: int = 100):
-    "Train the tiny model from scratch; returns the model and the loss of every step."
+def train_tiny(tokenizer: Tokenizer, encoder, *, steps: int, vit_steps: int = 1000, batch_size: int = 16,
+               lr: float = 1.5e-3, warmup: int = 200, seed: int = 0, log: Callable | None = print,
+               log_every: int = 100):
+    "Train the tiny model from scratch: `vit_steps` of `pretrain_vit`, then `steps` on the tasks."
     from paligemma.finetune import make_optimizer, train_step
     model = init_from_scratch(tiny_config(tokenizer.vocab_size), tokenizer, seed)
+    classifier, vit_losses = pretrain_vit(model, steps=vit_steps, seed=seed + 2, log=log, log_every=log_every)
+    if log: log(f"image tower: {patch_accuracy(classifier)}")
     optimizer = make_optimizer(model, lr, steps, warmup=min(warmup, steps - 1), weight_decay=1e-4, b2=0.98)
     losses, start = [], time.time()
     for step, batch in zip(range(steps), task_batches(seed + 1, batch_size, tokenizer, encoder)):
@@ -105,7 +174,7 @@ def train_tiny(tokenizer: Tokenizer, encoder, *, steps: int, batch_size: int = 1
         losses.append(float(loss))
         if log and (step % log_every == 0 or step == steps - 1):
             log(f"step {step:5d}  loss {np.mean(losses[-log_every:]):.4f}  {time.time() - start:6.0f} s")
-    return model, np.asarray(losses)
+    return model, np.asarray(losses), vit_losses
 
 # %% ../nbs/18_tiny_model.ipynb #3b33e5f4
 def load_tiny(dtype=jnp.float32) -> tuple[PaliGemma, Tokenizer, VQVAEDecoder]:

@@ -3,6 +3,7 @@ held-out metrics of `paligemma.pretrained.evaluate` at the `--evals` steps and a
 
 The defaults are the shipped recipe (`18_tiny_model`). Example, captions only, a narrower ViT:
     python tools/tiny_experiment.py --weights 1,0,0,0 --steps 800 --vit-width 96 --evals 400
+Without the image tower's own stage (`pretrain_vit`): --vit-steps 0.
 """
 import argparse
 import dataclasses
@@ -28,7 +29,8 @@ p.add_argument("--llm-depth", type=int, default=4)
 p.add_argument("--min-size", type=float, default=0.3, help="shape side, fraction of the image side")
 p.add_argument("--max-size", type=float, default=0.5)
 p.add_argument("--lr", type=float, default=1.5e-3)
-p.add_argument("--steps", type=int, default=4000)
+p.add_argument("--steps", type=int, default=3500)
+p.add_argument("--vit-steps", type=int, default=1000, help="steps of pretrain_vit (patch labels) first")
 p.add_argument("--batch-size", type=int, default=16)
 p.add_argument("--warmup", type=int, default=200)
 p.add_argument("--weights", default=",".join(str(w) for w in pre.TASK_WEIGHTS.values()),
@@ -57,11 +59,16 @@ config = dataclasses.replace(
                          patch_size=a.patch),
     llm=base.llm.replace(width=a.llm_width, depth=a.llm_depth, mlp_dim=4 * a.llm_width))
 model = pre.init_from_scratch(config, tokenizer)
+start = time.time()
+if a.vit_steps:
+    classifier, _ = pre.pretrain_vit(model, steps=a.vit_steps, seed=2)
+    print(f"image tower: {pre.patch_accuracy(classifier)}  {time.time() - start:.0f} s", flush=True)
+vit_time = time.time() - start
 weights = {k: w for k, w in zip(pre.TASK_WEIGHTS, map(float, a.weights.split(","))) if w > 0}
 optimizer = make_optimizer(model, a.lr, a.steps, warmup=a.warmup, weight_decay=1e-4, b2=0.98)
 data = pre.task_batches(1, a.batch_size, tokenizer, encoder, image_size=a.image_size, weights=weights)
 evals = {int(s) for s in a.evals.split(",") if s} | {a.steps}
-start, train_time, losses, results = time.time(), 0.0, [], []
+train_time, losses, results = vit_time, [], []  # times count from the start of the image tower's stage
 for step in range(1, a.steps + 1):
     single[0] = step <= a.single
     batch = next(data)

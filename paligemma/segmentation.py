@@ -14,8 +14,8 @@ from flax import nnx
 from .tokenizer import NUM_LOC, NUM_SEG
 
 # %% auto #0
-__all__ = ['LOC0', 'SEG0', 'SegmentationCheckpointError', 'VQVAEDecoder', 'pixel_box', 'paste_mask', 'parse_segmentations',
-           'VQVAEEncoder', 'crop_mask64', 'mask_to_tokens', 'save_vae_npz']
+__all__ = ['LOC0', 'SEG0', 'SegmentationCheckpointError', 'VQVAEDecoder', 'pixel_box', 'resize_bilinear', 'paste_mask',
+           'parse_segmentations', 'VQVAEEncoder', 'crop_mask64', 'mask_to_tokens', 'save_vae_npz']
 
 # %% ../nbs/13_segmentation.ipynb #85cc6b75
 def _conv(x, w, b, padding="SAME", stride=1):  # x: float32[B, H, W, C], w: HWIO
@@ -157,14 +157,31 @@ def pixel_box(loc: Sequence[int],  # y1, x1, y2, x2 in 1024 bins
     return int(y1 * h), int(x1 * w), int(y2 * h), int(x2 * w)
 
 
+def _resize_weights(n_in: int, n_out: int) -> np.ndarray:  # -> float64[n_out, n_in], rows summing to 1
+    "Antialiased bilinear resampling of `n_in` samples to `n_out` along one axis (triangle filter)."
+    if n_in < 1 or n_out < 1: raise ValueError(f"resize_bilinear: sizes must be positive; got {n_in} -> {n_out}")
+    stretch = n_in / n_out
+    centres = (np.arange(n_out) + 0.5) * stretch - 0.5  # output samples in input coordinates
+    w = np.maximum(0.0, 1.0 - np.abs(centres[:, None] - np.arange(n_in)[None, :]) / max(1.0, stretch))
+    return w / w.sum(1, keepdims=True)
+
+
+def resize_bilinear(x,  # float[h, w]
+                    shape: tuple[int, int],  # (h', w')
+                    ) -> np.ndarray:  # float32[h', w']
+    "`jax.image.resize(x, shape, 'bilinear', antialias=True)` in numpy: no compilation per shape."
+    x = np.asarray(x, np.float64)
+    if x.ndim != 2: raise ValueError(f"resize_bilinear: expected a 2-D array; got shape {x.shape}")
+    return (_resize_weights(x.shape[0], shape[0]) @ x @ _resize_weights(x.shape[1], shape[1]).T).astype(np.float32)
+
+
 def paste_mask(mask64,  # float32[64, 64] decoder logits
                box: tuple[int, int, int, int],  # pixel y1, x1, y2, x2
                image_size: tuple[int, int]) -> np.ndarray:
     "Full-image bool[h, w]: the logits resized into `box` (antialiased bilinear), thresholded at > 0."
     y1, x1, y2, x2 = box
-    inside = jax.image.resize(jnp.asarray(mask64, jnp.float32), (y2 - y1, x2 - x1), "bilinear", antialias=True)
     full = np.zeros(image_size, bool)
-    full[y1:y2, x1:x2] = np.asarray(inside) > 0.0
+    full[y1:y2, x1:x2] = resize_bilinear(mask64, (y2 - y1, x2 - x1)) > 0.0
     return full
 
 # %% ../nbs/13_segmentation.ipynb #2a81f838
@@ -284,8 +301,8 @@ def crop_mask64(mask,  # uint8[h, w] (0..255) or bool/float in [0, 1]: the full-
     mask = np.asarray(mask)
     h, w = mask.shape[:2]
     y1, x1, y2, x2 = np.round(np.asarray(box, np.float32) * np.float32([h, w, h, w])).astype(int)  # like tf.round
-    crop = jnp.asarray(mask[y1:y2, x1:x2], jnp.float32)
-    return jax.image.resize(crop, (64, 64), "bilinear", antialias=True) / (255.0 if mask.dtype == np.uint8 else 1.0)
+    crop = resize_bilinear(mask[y1:y2, x1:x2].astype(np.float32), (64, 64))
+    return jnp.asarray(crop / (255.0 if mask.dtype == np.uint8 else 1.0))
 
 
 def mask_to_tokens(mask,  # uint8[h, w] (0..255) or bool/float in [0, 1]: the full-image mask

@@ -87,6 +87,9 @@ def patch_labels(objects: list[Shape], image_size: int, patch_size: int) -> np.n
         raise ValueError(f"patch_labels: image_size={image_size} is not a multiple of patch_size={patch_size}")
     g = image_size // patch_size
     if not objects: return np.zeros(g * g, np.int32)
+    for o in objects:
+        if o.mask.shape != (image_size, image_size):
+            raise ValueError(f"patch_labels: a {o.kind}'s mask has shape {o.mask.shape}, expected {(image_size,) * 2}")
     cover = np.stack([o.mask.reshape(g, patch_size, g, patch_size).sum((1, 3)) for o in objects])  # [n, g, g]
     classes = np.asarray([PATCH_CLASSES.index(f"{o.color} {o.kind}") for o in objects], np.int32)
     return np.where(cover.max(0) > 0, classes[cover.argmax(0)], 0).reshape(-1).astype(np.int32)
@@ -162,7 +165,7 @@ def task_batches(seed: int, batch_size: int, tokenizer: Tokenizer, encoder, imag
 def train_tiny(tokenizer: Tokenizer, encoder, *, steps: int, vit_steps: int = 1000, batch_size: int = 16,
                lr: float = 1.5e-3, warmup: int = 200, seed: int = 0, log: Callable | None = print,
                log_every: int = 100):
-    "Train the tiny model from scratch: `vit_steps` of `pretrain_vit`, then `steps` on the tasks."
+    "From scratch: `vit_steps` of `pretrain_vit`, then `steps` on the tasks; returns (model, task losses, ViT losses)."
     from paligemma.finetune import make_optimizer, train_step
     model = init_from_scratch(tiny_config(tokenizer.vocab_size), tokenizer, seed)
     classifier, vit_losses = pretrain_vit(model, steps=vit_steps, seed=seed + 2, log=log, log_every=log_every)

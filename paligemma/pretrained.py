@@ -4,22 +4,19 @@
 
 # %% ../nbs/18_tiny_model.ipynb #89a38e36
 from __future__ import annotations
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
 import paligemma
-from .model import PaliGemma, PaliGemmaConfig, param_count
+from .model import PaliGemma, PaliGemmaConfig
 from .vit.model import ViTConfig
 from .gemma.transformer import GemmaConfig
 from .tokenizer import Tokenizer, NUM_LOC
-from .shapes import (SHAPES, COLORS, COUNT_PROMPT, TASKS, Shape, caption_text, make_example, make_batch,
-                              random_scene, shape_mask, tight_box, train_tokenizer)
+from .shapes import SHAPES, COLORS, COUNT_PROMPT, Shape, caption_text, make_example, make_batch, random_scene
 from .detection import parse_detections
 from .segmentation import VQVAEDecoder, parse_segmentations
 from .mask_vae import mask_iou

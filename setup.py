@@ -14,7 +14,9 @@ lic = licenses[cfg['license'].lower()]
 min_python = cfg['min_python']
 requirements = shlex.split(cfg.get('requirements', ''))
 notebooks_requirements = shlex.split(cfg.get('notebooks_requirements', ''))  # run and check the lessons (Colab)
-dev_requirements = notebooks_requirements + shlex.split(cfg.get('dev_requirements', ''))  # + the test oracles, docs
+hub_requirements = {k: shlex.split(cfg.get(f'{k}_requirements', '')) for k in ('hf', 'kaggle')}  # official weights
+dev_requirements = (notebooks_requirements + hub_requirements['hf'] + hub_requirements['kaggle']
+                    + shlex.split(cfg.get('dev_requirements', '')))  # + the test oracles and the docs tools
 console_scripts = cfg.get('console_scripts', '').split()
 
 setuptools.setup(
@@ -35,7 +37,7 @@ setuptools.setup(
     include_package_data=True,
     package_data={'paligemma': ['assets/*']},
     install_requires=requirements,
-    extras_require={'notebooks': notebooks_requirements, 'dev': dev_requirements},
+    extras_require={**hub_requirements, 'notebooks': notebooks_requirements, 'dev': dev_requirements},
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

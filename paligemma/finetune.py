@@ -14,8 +14,9 @@ from .gemma.layers import Attention, FeedForward, LoRAParam
 from .model import PaliGemma, _check_inputs
 
 # %% auto #0
-__all__ = ['Reduction', 'BATCH_KEYS', 'Trainable', 'cross_entropy', 'loss_fn', 'trainable_filter', 'add_lora', 'merge_lora',
-           'count_params', 'cast_params', 'make_optimizer', 'train_step']
+__all__ = ['Reduction', 'BATCH_KEYS', 'Trainable', 'DEFAULT_LR', 'DEFAULT_LORA_RANK', 'DEFAULT_LORA_ALPHA', 'cross_entropy',
+           'loss_fn', 'trainable_filter', 'add_lora', 'merge_lora', 'count_params', 'cast_params', 'make_optimizer',
+           'train_step']
 
 # %% ../nbs/16_finetune.ipynb #20d21e84
 Reduction = Literal["tokens", "examples"]
@@ -116,6 +117,11 @@ def make_optimizer(
     adamw = optax.adamw(schedule, b1=b1, b2=b2, weight_decay=weight_decay)
     tx = adamw if clip_norm is None else optax.chain(optax.clip_by_global_norm(clip_norm), adamw)
     return nnx.Optimizer(model, tx, wrt=wrt)
+
+# %% ../nbs/16_finetune.ipynb #fc6324e3
+DEFAULT_LR: dict[str, float] = {"all": 1e-4, "attention": 1e-4, "lora": 1e-4}  # peak learning rate per `Trainable`
+DEFAULT_LORA_RANK: int = 8
+DEFAULT_LORA_ALPHA: float | None = None  # None: alpha = rank (scale 1)
 
 # %% ../nbs/16_finetune.ipynb #88c63873
 @nnx.jit(static_argnames=("reduction", "softcap"))

@@ -100,11 +100,39 @@ def _pop_output_file(nb_path):
             return found[0].split(":", 1)[1].strip()
 
 
-def stage(proc, dest):
+def _default_exp(nb_path):
+    "The module a source notebook exports (`#| default_exp`), or None."
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        m = re.search(r"(?m)^#\|\s*default_exp\s+(\S+)", "".join(cell["source"])) if cell["cell_type"] == "code" else None
+        if m: return m.group(1)
+
+
+def add_page_links(nb_path, source_nb, cfg):
+    """Under the title of a processed notebook: a link that opens the notebook in Colab, and the module it exports
+    with a link to that module's source, both in the repository named by settings.ini (`git_url`, `branch`)."""
+    repo, branch = cfg.git_url.rstrip("/"), cfg.branch
+    rel = Path(source_nb).relative_to(ROOT).as_posix()
+    colab = f"https://colab.research.google.com/github/{repo.split('github.com/', 1)[-1]}/blob/{branch}/{rel}"
+    links = [f"[Open in Colab]({colab})"]
+    module = _default_exp(source_nb)
+    if module:
+        path = f"{cfg.lib_path.name}/{module.replace('.', '/')}.py"
+        links.append(f"exports [`{cfg.lib_path.name}.{module}`]({repo}/blob/{branch}/{path})")
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    at = next((i + 1 for i, c in enumerate(nb["cells"][:3]) if c["cell_type"] == "raw"
+               and "".join(c["source"]).lstrip().startswith("---")), 0)
+    nb["cells"].insert(at, {"cell_type": "markdown", "metadata": {}, "source": [" · ".join(links)]})
+    nb_path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+
+
+def stage(proc, dest, cfg=None):
     "Copy _proc to `dest`, renaming each notebook to its nbdev page name, and fix sidebar.yml to match."
     shutil.copytree(proc, dest, ignore=shutil.ignore_patterns("docs", "_site", ".quarto"))
     renames = {}
     for nb in sorted(dest.rglob("*.ipynb")):
+        source_nb = ROOT / "nbs" / nb.relative_to(dest)
+        if cfg is not None and nb.name != "index.ipynb" and source_nb.exists(): add_page_links(nb, source_nb, cfg)
         out = _pop_output_file(nb)  # smalldocs names pages after their files, and ignores output-file
         if not out: continue
         new = nb.with_name(Path(out).stem + ".ipynb")
@@ -176,7 +204,7 @@ def build(out=None, workers=0, force=False, quiet=True):
     from smalldocs.site import build as sd_build
     with tempfile.TemporaryDirectory(prefix="paligemma-docs-") as tmp:
         src = Path(tmp) / "site"
-        stage(proc, src)
+        stage(proc, src, cfg)
         qy = src / "_quarto.yml"  # a Markdown copy of every page (`page.llms.md`) and llms.txt; README from the index's
         qy.write_text(re.sub(r"(?m)^website:\n", "website:\n  llms-txt: true\n", qy.read_text(), count=1))
         site = sd_build(src, quiet=quiet)

@@ -25,7 +25,7 @@ from .mask_vae import mask_iou
 __all__ = ['ASSETS', 'TINY_CHECKPOINT', 'TINY_TOKENIZER', 'TINY_VAE', 'TINY_IMAGE_SIZE', 'TINY_MAX_LENGTH', 'PATCH_CLASSES',
            'WIDTHS', 'TASK_WEIGHTS', 'tiny_config', 'loc_code', 'sincos_2d', 'init_from_scratch', 'patch_labels',
            'PatchClassifier', 'patch_batch', 'pretrain_vit', 'patch_accuracy', 'task_batches', 'train_tiny',
-           'load_tiny', 'box_iou', 'evaluate']
+           'load_tiny', 'box_iou', 'evaluate', 'prompt_notice']
 
 # %% ../nbs/18_tiny_model.ipynb #c8c86493
 ASSETS = Path(paligemma.__file__).parent / "assets"
@@ -226,3 +226,12 @@ def evaluate(model: PaliGemma, tokenizer: Tokenizer, decoder: VQVAEDecoder, n: i
             mask_ious.append(max([float(mask_iou(m, o.mask)) for m in masks], default=0.0))
     out["detect"], out["segment"] = float(np.mean(box_ious)), float(np.mean(mask_ious))
     return out
+
+# %% ../nbs/18_tiny_model.ipynb #1d163d30
+def prompt_notice(prompt: str) -> str | None:
+    "None for a prompt the shipped tiny model was trained on, else a one-line notice of what it knows."
+    if prompt in ("caption en", COUNT_PROMPT) or prompt in {f"{t} {k}" for t in ("detect", "segment") for k in SHAPES}:
+        return None
+    said = "an empty prompt" if not prompt.strip() else f'"{prompt}"'
+    return (f'the shipped tiny model knows "caption en", "{COUNT_PROMPT}", "detect KIND" and "segment KIND" for KIND '
+            f"in {', '.join(SHAPES)}; {said} is outside them, so its answer means nothing")

@@ -10,21 +10,43 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['reference_dir', 'bf16_view', 'load_reference']
+__all__ = ['REFERENCE_ENV', 'REPO_URL', 'ReferenceMissing', 'reference_candidates', 'reference_dir', 'bf16_view',
+           'load_reference']
 
 # %% ../nbs/00_testing.ipynb #92ce1652
-def reference_dir() -> Path:
-    "The folder of reference outputs: `$PALIGEMMA_REFERENCE_DIR`, or `shared/reference` beside the repository."
-    env = os.environ.get("PALIGEMMA_REFERENCE_DIR")
-    candidates = [Path(env)] if env else []
-    here = Path(__file__).resolve() if "__file__" in globals() else Path.cwd().resolve()
-    candidates += [p / "shared" / "reference" for p in [here, *here.parents]]
-    for path in candidates:
+REFERENCE_ENV = "PALIGEMMA_REFERENCE_DIR"
+REPO_URL = "https://github.com/paligemma/paligemma"
+
+
+class ReferenceMissing(FileNotFoundError):
+    "The reference outputs (the test oracles) are not where `reference_dir` looks."
+
+
+def reference_candidates(*starts: Path | str) -> list[Path]:
+    "Where the reference outputs may be, in order: `reference/`, then `shared/reference` beside, of each repository."
+    # starts: folders to walk up from to a repository (a folder holding settings.ini); by default this module's
+    # folder and the current directory
+    if not starts: starts = ([Path(__file__).parent] if "__file__" in globals() else []) + [Path.cwd()]
+    repos = []
+    for start in starts:
+        start = Path(start).resolve()
+        repos += [p for p in [start, *start.parents] if (p / "settings.ini").is_file() and p not in repos]
+    return [r / "reference" for r in repos] + [r.parent / "shared" / "reference" for r in repos]
+
+
+def reference_dir(*starts: Path | str) -> Path:
+    "The folder of reference outputs: `$PALIGEMMA_REFERENCE_DIR`, else the first of `reference_candidates` that exists."
+    env = os.environ.get(REFERENCE_ENV)
+    if env:  # an explicit choice: never silently replaced by another copy
+        if Path(env).is_dir(): return Path(env)
+        raise ReferenceMissing(f"{REFERENCE_ENV}={env} is not a folder: point it at a copy of the repository's "
+                               "reference/ folder, or unset it")
+    for path in reference_candidates(*starts):
         if path.is_dir(): return path
-    raise FileNotFoundError("reference outputs not found: set PALIGEMMA_REFERENCE_DIR or place shared/reference "
-                            f"beside the repository (looked in {[str(c) for c in candidates[:3]]}, ...)")
+    raise ReferenceMissing(f"reference outputs (the test oracles, about 11 MB) not found: run from a clone of "
+                           f"{REPO_URL} (they are in its reference/ folder), or set {REFERENCE_ENV} to a copy of it")
 
-
+# %% ../nbs/00_testing.ipynb #07ff789f
 def bf16_view(a: np.ndarray) -> np.ndarray:
     "Arrays saved from bfloat16 come back from `np.load` as void `|V2`; view them as bfloat16."
     if a.dtype.kind == "V" and a.dtype.itemsize == 2:

@@ -12,6 +12,7 @@ os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"  # before J
 pid, port, case = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 import jax
 
+jax.config.update("jax_default_matmul_precision", "float32")  # as tests/conftest.py: float32 tolerances anywhere
 jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=pid)
 import json
 import jax.numpy as jnp

@@ -7,6 +7,8 @@ import json
 import sys
 import jax
 import jax.numpy as jnp
+
+jax.config.update("jax_default_matmul_precision", "float32")  # as tests/conftest.py: float32 tolerances anywhere
 import numpy as np
 import optax
 from flax import nnx

@@ -1,7 +1,8 @@
 """The model sharded over 8 simulated CPU devices equals the single-device run (float32, 1e-5).
 
 JAX reads the device count when it starts, and other test files start it in this process with one device, so the
-sharded runs happen in subprocesses (`sharding_check.py`) that set XLA_FLAGS first."""
+sharded runs happen in subprocesses (`sharding_check.py`) that set XLA_FLAGS first. They run on the CPU whatever
+accelerator is present (JAX_PLATFORMS=cpu): the 8 simulated devices are what make every mesh shape possible."""
 import json
 import os
 import socket
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from paligemma.testing import reference_dir
+from paligemma.testing import REFERENCE_ENV, ReferenceMissing, reference_dir
 
 HERE = Path(__file__).parent
 # PaliGemma 1 (one KV head, MQA) on 8x1x1 and 2x4x1 here, and on 2x2x2 split over two processes (`multihost`);
@@ -19,10 +20,17 @@ HERE = Path(__file__).parent
 RUNS = [("pg1_tiny", ["8x1x1", "2x4x1"]), ("pg2_tiny", ["2x2x2"])]
 
 
+def reference_env() -> dict:
+    "The environment for the subprocesses, naming the reference folder found here; skips the test without one."
+    try: root = reference_dir()
+    except ReferenceMissing as e: pytest.skip(str(e))
+    if not (root / "bigvision").is_dir(): pytest.skip(f"no bigvision/ in the reference folder {root}")
+    return {**os.environ, REFERENCE_ENV: str(root.resolve())}
+
+
 @pytest.fixture(scope="module")
 def results():
-    if not (reference_dir() / "bigvision").exists(): pytest.skip("no reference checkpoints")
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    env = {**reference_env(), "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
     procs = [subprocess.Popen([sys.executable, str(HERE / "sharding_check.py"), case, *meshes], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for case, meshes in RUNS]
     rows = []
@@ -43,8 +51,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def multihost():
     "Two processes joined by jax.distributed.initialize, 4 CPU devices each (`multihost_check.py`)."
-    if not (reference_dir() / "bigvision").exists(): pytest.skip("no reference checkpoints")
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env = {**reference_env(), "JAX_PLATFORMS": "cpu"}
     env.pop("XLA_FLAGS", None)
     port = free_port()
     procs = [subprocess.Popen([sys.executable, str(HERE / "multihost_check.py"), str(i), str(port), "pg1_tiny"],

@@ -4,7 +4,9 @@
 
 # %% ../nbs/06_checkpoints.ipynb #9b06a8cd
 from __future__ import annotations
+import contextlib
 import functools
+import importlib
 import json
 import re
 import zipfile
@@ -23,7 +25,9 @@ from .model import PaliGemma, PaliGemmaConfig
 # %% auto #0
 __all__ = ['CheckpointError', 'bigvision_key', 'NpzCheckpoint', 'split_qkv_einsum', 'config_from_shapes', 'abstract_model',
            'model_from_arrays', 'load_npz', 'normalize_hf_key', 'hf_arrays', 'params_from_hf', 'config_from_hf',
-           'model_from_hf', 'config_to_hf', 'SafetensorsCheckpoint', 'load_hf', 'load_checkpoint']
+           'model_from_hf', 'config_to_hf', 'SafetensorsCheckpoint', 'load_hf', 'HubError', 'is_hub_uri',
+           'parse_hf_uri', 'hf_snapshot', 'hf_file', 'npz_file_dtype', 'pick_npz', 'parse_kaggle_uri', 'kaggle_npz',
+           'resolve_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/06_checkpoints.ipynb #ff578ecb
 class CheckpointError(ValueError):
@@ -487,9 +491,138 @@ def load_hf(path, *, config: PaliGemmaConfig | None = None, dtype=None, compute_
     return model_from_hf(tensors, config, dtype=dtype, compute_dtype=compute_dtype, source=str(weights),
                          progress=progress, mesh=mesh)
 
-# %% ../nbs/06_checkpoints.ipynb #cefd0490
+# %% ../nbs/06_checkpoints.ipynb #f1119b43
+class HubError(CheckpointError):
+    "An `hf://` or `kaggle://` checkpoint that cannot be fetched: a missing extra, no access, or offline and not cached."
+
+
+def is_hub_uri(path) -> bool:
+    "Whether `path` names a checkpoint on a hub (`hf://...`, `kaggle://...`) rather than a local path."
+    return isinstance(path, str) and path.startswith(("hf://", "kaggle://"))
+
+
+def _require(module: str, extra: str, uri: str):
+    try: return importlib.import_module(module)
+    except ImportError: raise HubError(f"{uri} needs the {module} package: pip install 'paligemma[{extra}]'") from None
+
+
+def parse_hf_uri(uri: str) -> tuple[str, str | None, str | None]:  # (repo id, revision or None, file or None)
+    "Split `hf://ORG/NAME[@REVISION][/FILE]`."
+    parts = uri.removeprefix("hf://").split("/")
+    name, _, revision = parts[1].partition("@") if len(parts) > 1 else ("", "", "")
+    if not uri.startswith("hf://") or not parts[0] or not name:
+        raise HubError(f"{uri!r} is not a Hugging Face checkpoint: expected hf://ORG/NAME[@REVISION][/FILE], "
+                       "e.g. hf://google/paligemma2-3b-pt-224")
+    return f"{parts[0]}/{name}", revision or None, "/".join(parts[2:]) or None
+
+# %% ../nbs/06_checkpoints.ipynb #60cbfc23
+@contextlib.contextmanager
+def _hf_errors(uri: str, repo: str, file: str | None = None):
+    "Turn huggingface_hub's exceptions into one-line `HubError`s that say what to do."
+    from huggingface_hub import errors
+    login = "log in with `huggingface-cli login` or set HF_TOKEN"
+    try: yield
+    except errors.GatedRepoError:
+        raise HubError(f"{uri} is gated: accept the licence on https://huggingface.co/{repo} (signed in), "
+                       f"then {login}") from None
+    except errors.RepositoryNotFoundError:
+        raise HubError(f"{uri}: no repository {repo} on the Hub, or it is private: check the name, or {login}") from None
+    except errors.RevisionNotFoundError: raise HubError(f"{uri}: {repo} has no such revision") from None
+    except errors.LocalEntryNotFoundError:
+        raise HubError(f"{uri} is not in the Hugging Face cache and the Hub cannot be reached (offline, or "
+                       "HF_HUB_OFFLINE=1): download it once with network access, or unset HF_HUB_OFFLINE") from None
+    except errors.EntryNotFoundError: raise HubError(f"{uri}: {repo} has no file {file}") from None
+    except errors.HfHubHTTPError as e:
+        status = getattr(e.response, "status_code", "an error")
+        raise HubError(f"{uri}: the Hub answered {status}" + (f": {login}" if status == 401 else "")) from None
+    except OSError as e: raise HubError(f"{uri}: cannot download ({type(e).__name__}: {e})") from None
+
+
+def hf_snapshot(uri: str, patterns=("config.json", "*.safetensors", "*.safetensors.index.json")) -> Path:
+    "A local folder holding the files of `hf://ORG/NAME[@REVISION]` that match `patterns`, from huggingface_hub's cache."
+    hub = _require("huggingface_hub", "hf", uri)
+    repo, revision, _ = parse_hf_uri(uri)
+    with _hf_errors(uri, repo):
+        return Path(hub.snapshot_download(repo, revision=revision, allow_patterns=list(patterns)))
+
+
+def hf_file(uri: str, filename: str | None = None) -> Path:
+    "The local copy of one file: `hf://ORG/NAME[@REVISION]/FILE`, or `filename` in `hf://ORG/NAME[@REVISION]`."
+    hub = _require("huggingface_hub", "hf", uri)
+    repo, revision, file = parse_hf_uri(uri)
+    if not (file or filename): raise HubError(f"{uri}: name a file in the repository, e.g. {uri}/config.json")
+    with _hf_errors(uri, repo, file or filename):
+        return Path(hub.hf_hub_download(repo, file or filename, revision=revision))
+
+# %% ../nbs/06_checkpoints.ipynb #b885f2d6
+_NPZ_SUFFIX_DTYPES = {".bf16.npz": "bfloat16", ".b16.npz": "bfloat16", ".f16.npz": "float16"}
+
+
+def npz_file_dtype(name: str) -> str:
+    "The dtype a big_vision checkpoint's file name announces: `.bf16.npz`/`.b16.npz`, `.f16.npz`, else float32."
+    return next((d for s, d in _NPZ_SUFFIX_DTYPES.items() if name.endswith(s)), "float32")
+
+
+def pick_npz(folder, dtype=None, source: str | None = None) -> Path:
+    "The checkpoint in a downloaded folder: its only `.npz`, or among several copies the one in `dtype` (default float32)."
+    files, source = sorted(Path(folder).rglob("*.npz")), source or str(folder)
+    if not files: raise HubError(f"{source}: the download holds no .npz checkpoint")
+    if len(files) == 1: return files[0]
+    want = jnp.dtype(dtype).name if dtype is not None else "float32"
+    match = [f for f in files if npz_file_dtype(f.name) == want]
+    if len(match) == 1: return match[0]
+    raise HubError(f"{source} holds {len(files)} checkpoints ({', '.join(f.name for f in files)}): name one, "
+                   f"e.g. {source}/{files[0].name}")
+
+
+def parse_kaggle_uri(uri: str) -> tuple[str, str | None]:  # (model handle, file or None)
+    "Split `kaggle://OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION][/FILE.npz]`."
+    parts = uri.removeprefix("kaggle://").split("/")
+    file = parts.pop() if parts[-1].endswith(".npz") else None
+    if not uri.startswith("kaggle://") or len(parts) not in (4, 5) or not all(parts) or (
+            len(parts) == 5 and not parts[4].isdigit()):
+        raise HubError(f"{uri!r} is not a Kaggle model: expected kaggle://OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION]"
+                       "[/FILE.npz], e.g. kaggle://google/paligemma-2/jax/paligemma2-3b-pt-224")
+    return "/".join(parts), file
+
+
+def _kaggle_message(uri: str, handle: str, e: Exception) -> str:
+    page = "https://www.kaggle.com/models/" + "/".join(handle.split("/")[:2])
+    status, kind = getattr(getattr(e, "response", None), "status_code", None), type(e).__name__
+    if status == 403: return f"{uri}: access denied: accept the licence on {page} with the account of KAGGLE_USERNAME"
+    if status == 401 or kind in ("UnauthenticatedError", "CredentialError"):
+        return (f"{uri}: Kaggle needs your credentials: set KAGGLE_USERNAME and KAGGLE_KEY (an API token from "
+                f"https://www.kaggle.com/settings), and accept the licence on {page}")
+    if status == 404 or kind == "NotFoundError": return f"{uri}: no such model on Kaggle: check the handle on {page}"
+    if isinstance(e, OSError) and status is None:
+        return (f"{uri}: cannot reach Kaggle and it is not in kagglehub's cache (offline, only a handle with its "
+                "version, e.g. .../1, is read from the cache)")
+    return f"{uri}: the Kaggle download failed ({kind}: {str(e).splitlines()[0] if str(e) else 'no message'})"
+
+
+def kaggle_npz(uri: str, dtype=None) -> Path:
+    "The local `.npz` of `kaggle://HANDLE[/FILE.npz]`, downloaded once into kagglehub's cache."
+    kagglehub = _require("kagglehub", "kaggle", uri)
+    handle, file = parse_kaggle_uri(uri)
+    try: got = Path(kagglehub.model_download(handle, file))
+    except Exception as e: raise HubError(_kaggle_message(uri, handle, e)) from None
+    return got if got.is_file() else pick_npz(got, dtype, uri)
+
+# %% ../nbs/06_checkpoints.ipynb #4c372e2a
+def resolve_checkpoint(path, *, dtype=None) -> Path:
+    "A local path for a checkpoint: local paths as given; `hf://` and `kaggle://` fetched through their hub's cache."
+    if not is_hub_uri(path): return Path(path)
+    if path.startswith("kaggle://"): return kaggle_npz(path, dtype)
+    repo, _, file = parse_hf_uri(path)
+    if file: return hf_file(path)
+    folder = hf_snapshot(path)
+    if not any(folder.glob("*.safetensors")):
+        raise HubError(f"{path} holds no safetensors weights (a big_vision repo? name its .npz: hf://{repo}/FILE.npz)")
+    return folder
+
+
 def load_checkpoint(
-    path,  # big_vision `.npz`, or a Hugging Face folder, `model.safetensors` or `model.safetensors.index.json`
+    path,  # big_vision `.npz`, a Hugging Face folder / `.safetensors` / `.safetensors.index.json`, `hf://`, `kaggle://`
     *,
     config: PaliGemmaConfig | None = None,  # inferred from the file (and its config.json) when None
     dtype=None,  # parameter dtype; None keeps the file's
@@ -498,7 +631,7 @@ def load_checkpoint(
     mesh=None,  # a device mesh (`paligemma.make_mesh`): each tensor is placed straight into its shards
 ) -> PaliGemma:
     "Load a PaliGemma checkpoint in either official format into an NNX model, checking every key and shape."
-    path = Path(path)
+    path = resolve_checkpoint(path, dtype=dtype)
     if not path.exists(): raise FileNotFoundError(f"checkpoint not found: {path}")
     kw = dict(config=config, dtype=dtype, compute_dtype=compute_dtype, progress=progress, mesh=mesh)
     if path.suffix == ".npz": return load_npz(path, **kw)

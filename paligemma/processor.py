@@ -8,31 +8,61 @@ import dataclasses
 import os
 from pathlib import Path
 from typing import Sequence
-import jax
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from .tokenizer import Tokenizer, tokenize
 
 # %% auto #0
 __all__ = ['RESAMPLE', 'to_rgb_uint8', 'resize_image', 'Processor']
 
 # %% ../nbs/10_processor.ipynb #144c7086
-_PIL_MODES = ("RGB", "RGBA", "L", "LA", "P", "PA", "CMYK", "YCbCr", "1")
+_AS_RGB = ("1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr", "LAB", "HSV")  # Pillow's convert("RGB") is right
+_ALPHA = ("LA", "PA", "RGBA", "RGBa")  # composited on white
+_DEEP = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # one channel of more than 8 bits: scaled here
+_PIL_MODES = _AS_RGB + _ALPHA + _DEEP
+
+
+def _deep_to_uint8(x: np.ndarray, mode: str) -> np.ndarray:  # -> uint8[H, W]
+    "16-bit or float grayscale as 8 bits: 0..65535 (I;16, I) or 0..1 (F) onto 0..255, another range min-max."
+    x = x.astype(np.float64)
+    if not np.isfinite(x).all(): raise ValueError(f"Pillow mode {mode!r} pixels contain NaN or infinity")
+    lo, hi, top = float(x.min()), float(x.max()), 1.0 if mode == "F" else 65535.0
+    if lo >= 0 and hi <= top: return np.round(x * 255 / top).astype(np.uint8)
+    return np.round((x - lo) * 255 / ((hi - lo) or np.inf)).astype(np.uint8)  # a constant becomes 0
+
+
+def _pil_to_rgb(im: Image.Image) -> np.ndarray:  # -> uint8[H, W, 3]
+    "A PIL image, upright (EXIF orientation), as 8-bit RGB: alpha on white, 16-bit and float grayscale scaled."
+    if im.mode not in _PIL_MODES:
+        raise ValueError(f"Pillow mode {im.mode!r} is not supported (we convert {', '.join(_PIL_MODES)})")
+    im = ImageOps.exif_transpose(im)
+    if im.mode in _DEEP: return np.repeat(_deep_to_uint8(np.asarray(im), im.mode)[..., None], 3, axis=-1)
+    if im.mode in _ALPHA or "transparency" in im.info:
+        im = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im.convert("RGBA"))
+    return np.asarray(im.convert("RGB"), np.uint8)
+
+# %% ../nbs/10_processor.ipynb #6b1e0a31
+def _read_image(path: Path) -> np.ndarray:  # -> uint8[H, W, 3]
+    "The image file at `path` (its first frame) as 8-bit RGB, or a one-line error naming the file and the reason."
+    if not path.is_file(): raise FileNotFoundError(f"no image file at {str(path)!r}")
+    why = f"cannot read image {str(path)!r}"
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return _pil_to_rgb(im)
+    except UnidentifiedImageError: raise ValueError(f"{why}: not an image file Pillow can open") from None
+    except PermissionError: raise ValueError(f"{why}: permission denied") from None
+    except (OSError, SyntaxError, EOFError) as e:
+        raise ValueError(f"{why}: truncated or damaged ({' '.join(str(e).split())})") from None
+    except (ValueError, Image.DecompressionBombError) as e: raise ValueError(f"{why}: {e}") from None
 
 
 def to_rgb_uint8(image) -> np.ndarray:  # -> uint8[H, W, 3]
-    "A PIL image, an HWC array or an image file path as 8-bit RGB pixels."
-    if isinstance(image, (str, os.PathLike)):
-        path = Path(image)
-        if not path.is_file(): raise FileNotFoundError(f"to_rgb_uint8: no image file at {str(path)!r}")
-        try:
-            with Image.open(path) as im: return to_rgb_uint8(im.copy())
-        except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"to_rgb_uint8: cannot read {str(path)!r} as an image ({e})") from e
+    "A PIL image, an HWC array or an image file path as 8-bit RGB pixels, upright."
+    if isinstance(image, (str, os.PathLike)): return _read_image(Path(image))
     if isinstance(image, Image.Image):
-        if image.mode not in _PIL_MODES:
-            raise ValueError(f"to_rgb_uint8: PIL mode {image.mode!r} is not supported; convert it to one of {_PIL_MODES}")
-        return np.asarray(image.convert("RGB"), np.uint8)
+        try: return _pil_to_rgb(image)
+        except ValueError as e: raise ValueError(f"to_rgb_uint8: {e}") from None
     x = np.asarray(image)
     if x.ndim == 2: x = x[..., None]
     if x.ndim != 3 or x.shape[-1] not in (1, 3, 4) or 0 in x.shape:
@@ -56,6 +86,22 @@ def to_rgb_uint8(image) -> np.ndarray:  # -> uint8[H, W, 3]
 RESAMPLE = ("bilinear", "bicubic")
 
 
+def _bilinear_taps(n_in: int, n_out: int):  # -> int[n_out], int[n_out], float32[n_out]
+    "For each output index: the two input indices it lies between and the second one's weight (edges clamped)."
+    scale = np.float64(np.float32(n_in) / np.float32(n_out))  # float32, as TensorFlow and PyTorch compute it
+    c = np.clip(((np.arange(n_out) + 0.5) * scale - 0.5).astype(np.float32), 0, n_in - 1)  # one float32 rounding
+    i0 = np.floor(c).astype(np.int64)
+    return i0, np.minimum(i0 + 1, n_in - 1), c - i0.astype(np.float32)
+
+
+def _bilinear(x: np.ndarray, size: int) -> np.ndarray:  # uint8[H, W, C] -> float32[S, S, C]
+    "Bilinear resize without antialiasing, in numpy: no compilation per input size."
+    r0, r1, wr = _bilinear_taps(x.shape[0], size)
+    c0, c1, wc = _bilinear_taps(x.shape[1], size)
+    rows = x[r0] * (1 - wr)[:, None, None] + x[r1] * wr[:, None, None]
+    return rows[:, c0] * (1 - wc)[:, None] + rows[:, c1] * wc[:, None]
+
+
 def resize_image(
     pixels,  # uint8[H, W, 3]
     size: int,  # S
@@ -63,8 +109,7 @@ def resize_image(
 ) -> np.ndarray:  # float32[S, S, 3] in [-1, 1]
     "Resize RGB pixels to `size`×`size` and scale them to [-1, 1]."
     if resample == "bilinear":
-        x = jax.image.resize(np.asarray(pixels, np.float32), (size, size, 3), "bilinear", antialias=False)
-        x = np.asarray(x)
+        x = _bilinear(np.asarray(pixels), size)
     elif resample == "bicubic":
         x = np.asarray(Image.fromarray(pixels).resize((size, size), Image.Resampling.BICUBIC), np.float32)
     else:

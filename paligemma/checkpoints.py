@@ -89,7 +89,7 @@ def _as_numeric(a: np.ndarray) -> np.ndarray:
     "bfloat16 arrays are stored as 2-byte void; give them back their dtype."
     return a.view(ml_dtypes.bfloat16) if a.dtype.kind == "V" and a.dtype.itemsize == 2 else a
 
-
+# %% ../nbs/06_checkpoints.ipynb #3c2d85e4
 class NpzCheckpoint(Mapping):
     "Read-only mapping from our parameter paths to the arrays of a big_vision `.npz`, loaded on access."
     def __init__(self, path):
@@ -256,7 +256,7 @@ def normalize_hf_key(key: str) -> str:
     key = key.replace("language_model.model.", "language_model.")
     return key.replace("language_model.lm_head.", "lm_head.")
 
-
+# %% ../nbs/06_checkpoints.ipynb #d062d8e4
 def _hf_rules(post_norms: bool) -> list[tuple[str, str, Callable]]:
     "(HF pattern, our path, transform); `{i}` is the layer index, transforms get (array, config)."
     T = lambda a, c: a.T
@@ -309,7 +309,7 @@ def _hf_rules(post_norms: bool) -> list[tuple[str, str, Callable]]:
 # Parameters transformers carries that PaliGemma does not use: the tied output projection and SigLIP's pooling head.
 _HF_UNUSED = re.compile(r"^(lm_head\.weight|vision_tower\.head\..*)$")
 
-
+# %% ../nbs/06_checkpoints.ipynb #f1680acb
 def hf_arrays(
     tensors: Mapping,  # transformers state dict: values with .shape and .dtype, read by np.asarray (may be lazy)
     config: PaliGemmaConfig,
@@ -364,7 +364,7 @@ def params_from_hf(
     "Convert a transformers PaliGemma state dict to our parameter paths and layouts (all at once)."
     return {k: get() for k, get in hf_arrays(tensors, config)[1].items()}
 
-
+# %% ../nbs/06_checkpoints.ipynb #50063932
 def config_from_hf(hf_config: Mapping) -> PaliGemmaConfig:
     "A `PaliGemmaConfig` from a transformers `PaliGemmaConfig` (as a dict, e.g. `config.json`)."
     v, t = hf_config["vision_config"], hf_config["text_config"]
@@ -477,7 +477,7 @@ def _hf_files(path: Path) -> tuple[Path, Path]:
         raise CheckpointError(f"{path} has no config.json beside it: it is needed to know the model's shape")
     return path, folder / "config.json"
 
-
+# %% ../nbs/06_checkpoints.ipynb #0ce03085
 def load_hf(path, *, config: PaliGemmaConfig | None = None, dtype=None, compute_dtype=None,
             progress: bool | None = None, mesh=None) -> PaliGemma:
     "Load a Hugging Face PaliGemma checkpoint (safetensors, single or sharded, either key generation)."
@@ -493,7 +493,7 @@ def load_hf(path, *, config: PaliGemmaConfig | None = None, dtype=None, compute_
 
 # %% ../nbs/06_checkpoints.ipynb #f1119b43
 class HubError(CheckpointError):
-    "An `hf://` or `kaggle://` checkpoint that cannot be fetched: a missing extra, no access, or offline and not cached."
+    "An `hf://` or `kaggle://` checkpoint that cannot be fetched: missing extra, no access, offline and not cached."
 
 
 def is_hub_uri(path) -> bool:
@@ -526,7 +526,8 @@ def _hf_errors(uri: str, repo: str, file: str | None = None):
         raise HubError(f"{uri} is gated: accept the licence on https://huggingface.co/{repo} (signed in), "
                        f"then {login}") from None
     except errors.RepositoryNotFoundError:
-        raise HubError(f"{uri}: no repository {repo} on the Hub, or it is private: check the name, or {login}") from None
+        raise HubError(f"{uri}: no repository {repo} on the Hub, or it is private: check the name, "
+                       f"or {login}") from None
     except errors.RevisionNotFoundError: raise HubError(f"{uri}: {repo} has no such revision") from None
     except errors.LocalEntryNotFoundError:
         raise HubError(f"{uri} is not in the Hugging Face cache and the Hub cannot be reached (offline, or "
@@ -539,7 +540,7 @@ def _hf_errors(uri: str, repo: str, file: str | None = None):
 
 
 def hf_snapshot(uri: str, patterns=("config.json", "*.safetensors", "*.safetensors.index.json")) -> Path:
-    "A local folder holding the files of `hf://ORG/NAME[@REVISION]` that match `patterns`, from huggingface_hub's cache."
+    "A local folder with the files of `hf://ORG/NAME[@REVISION]` matching `patterns`, from huggingface_hub's cache."
     hub = _require("huggingface_hub", "hf", uri)
     repo, revision, _ = parse_hf_uri(uri)
     with _hf_errors(uri, repo):
@@ -564,7 +565,7 @@ def npz_file_dtype(name: str) -> str:
 
 
 def pick_npz(folder, dtype=None, source: str | None = None) -> Path:
-    "The checkpoint in a downloaded folder: its only `.npz`, or among several copies the one in `dtype` (default float32)."
+    "The checkpoint in a downloaded folder: its only `.npz`, or of several copies the one in `dtype` (or float32)."
     files, source = sorted(Path(folder).rglob("*.npz")), source or str(folder)
     if not files: raise HubError(f"{source}: the download holds no .npz checkpoint")
     if len(files) == 1: return files[0]

@@ -59,12 +59,13 @@ def tokenizer_path(path: str | os.PathLike) -> Path:
     except HubError as e:
         if " has no file " not in str(e): raise
         raise HubError(f"{e}: PaliGemma 2 repos ship only tokenizer.json; the same SentencePiece model is "
-                       "hf://google/paligemma-3b-pt-224 (tokenizer.model) or gs://big_vision/paligemma_tokenizer.model") from None
+                       "hf://google/paligemma-3b-pt-224 (tokenizer.model) or "
+                       "gs://big_vision/paligemma_tokenizer.model") from None
 
 # %% ../nbs/09_tokenizer.ipynb #94c2cbb6
 class Tokenizer:
     "Gemma's SentencePiece model with PaliGemma's 1024 `<loc>` and 128 `<seg>` tokens."
-    def __init__(self, path: str | os.PathLike):  # a SentencePiece `.model` file, or `hf://ORG/NAME` (its tokenizer.model)
+    def __init__(self, path: str | os.PathLike):  # a SentencePiece `.model` file, or `hf://ORG/NAME` (tokenizer.model)
         self.path = tokenizer_path(path)
         if not self.path.is_file(): raise FileNotFoundError(f"Tokenizer: no SentencePiece model at {str(self.path)!r}")
         try: self.sp = spm.SentencePieceProcessor(model_file=str(self.path))

@@ -1,19 +1,42 @@
 __version__ = "0.1.0"
 
-# The public API. Modules are exported from the notebooks in nbs/; this file only gathers their names.
-from paligemma.gemma.transformer import GemmaConfig
-from paligemma.vit.model import ViTConfig
-from paligemma.model import PaliGemma, PaliGemmaConfig, make_attn_mask, param_count
-from paligemma.checkpoints import CheckpointError, load_checkpoint
-from paligemma.gemma.cache import KVCache
-from paligemma.gemma.sow import SowConfig, records, set_sow
-from paligemma.sampler import Sampler
-from paligemma.tokenizer import Tokenizer, tokenize
-from paligemma.processor import Processor
-from paligemma.saving import save_checkpoint
-from paligemma.segmentation import VQVAEDecoder, parse_segmentations
-from paligemma.detection import boxes_to_text, draw_detections, parse_detections
-from paligemma.finetune import (add_lora, cast_params, cross_entropy, loss_fn, make_optimizer, merge_lora, train_step,
-                                trainable_filter)
-from paligemma.pretrained import load_tiny
-from paligemma.sharding import create_sharded, make_mesh, shard_batch, shard_model
+# The public API. Modules are exported from the notebooks in nbs/; this file only says which module defines each
+# public name, and imports that module the first time the name is used (PEP 562), so `import paligemma` and the
+# `paligemma` command's --help do not pay for importing JAX and Flax.
+import importlib as _importlib
+
+_EXPORTS = {
+    "paligemma.gemma.transformer": ["GemmaConfig"],
+    "paligemma.vit.model": ["ViTConfig"],
+    "paligemma.model": ["PaliGemma", "PaliGemmaConfig", "make_attn_mask", "param_count"],
+    "paligemma.checkpoints": ["CheckpointError", "load_checkpoint"],
+    "paligemma.gemma.cache": ["KVCache"],
+    "paligemma.gemma.sow": ["SowConfig", "records", "set_sow"],
+    "paligemma.sampler": ["Sampler"],
+    "paligemma.tokenizer": ["Tokenizer", "tokenize"],
+    "paligemma.processor": ["Processor"],
+    "paligemma.saving": ["save_checkpoint"],
+    "paligemma.segmentation": ["VQVAEDecoder", "parse_segmentations"],
+    "paligemma.detection": ["boxes_to_text", "draw_detections", "parse_detections"],
+    "paligemma.finetune": ["add_lora", "cast_params", "cross_entropy", "loss_fn", "make_optimizer", "merge_lora",
+                           "train_step", "trainable_filter"],
+    "paligemma.pretrained": ["load_tiny"],
+    "paligemma.sharding": ["create_sharded", "make_mesh", "shard_batch", "shard_model"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    "A public name, imported from its module on first use; or a submodule (`paligemma.pretrained`)."
+    if name in _MODULE_OF:
+        value = getattr(_importlib.import_module(_MODULE_OF[name]), name)
+        globals()[name] = value  # later uses are plain attribute lookups
+        return value
+    try: return _importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{name}": raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]: return sorted(set(globals()) | set(__all__))

@@ -5,25 +5,97 @@
 # %% ../nbs/19_cli.ipynb #a68828aa
 from __future__ import annotations
 import argparse
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-import numpy as np
+from . import __version__
 
 # %% auto #0
-__all__ = ['read_jsonl', 'parser', 'main']
+__all__ = ['GEMMA_CONTEXT', 'read_jsonl', 'parser', 'main']
+
+# %% ../nbs/19_cli.ipynb #f1a95c01
+_DTYPES = ("float32", "bfloat16", "float16")
+GEMMA_CONTEXT = 8192  # positions an official PaliGemma decoder handles
+
+
+class _Parser(argparse.ArgumentParser):
+    "argparse with one-line errors (`paligemma generate: error: --batch-size must be >= 1, got 0`), status 2."
+    def error(self, message):
+        message = re.sub(r"^argument (\S+): (?=must )", r"\1 ", message)  # our checks read as one sentence
+        message = re.sub(r"^argument (\S+): ", r"\1: ", message)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _number(kind, low=None, high=None, *, above=None):
+    "An argparse type: an int or float (`kind`) >= `low`, > `above`, <= `high`."
+    def parse(text: str):
+        try: value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'}, got {text!r}")
+        if not value == value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        for ok, rule in ((low is None or value >= low, f">= {low}"), (above is None or value > above, f"> {above}"),
+                         (high is None or value <= high, f"<= {high}")):
+            if not ok: raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
+        return value
+    return parse
+
+
+def _nonempty(text: str) -> str:
+    if not text.strip(): raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _picture(text: str) -> Path:
+    "An argparse type for --draw: a file in an existing folder, its extension an image format Pillow writes."
+    from PIL import Image
+    path = Path(text)
+    if Image.registered_extensions().get(path.suffix.lower()) not in Image.SAVE:
+        raise argparse.ArgumentTypeError(f"must end in an image extension Pillow writes (.png, .jpg, .webp, ...), "
+                                         f"got {text!r}")
+    if not path.parent.is_dir(): raise argparse.ArgumentTypeError(f"must be in a folder that exists: {text!r}")
+    return path
+
+# %% ../nbs/19_cli.ipynb #cac4e0c1
+class _Help(argparse.Action):
+    "-h/--help that first calls `fill(parser)`: defaults the library knows, imported only when help is asked for."
+    def __init__(self, option_strings, dest, fill=None, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show this help and exit")
+        self.fill = fill
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        self.fill()
+        parser.print_help()
+        parser.exit()
+
+
+def _use_compilation_cache(args) -> Path | None:
+    "Turn on JAX's persistent compilation cache (unless switched off); returns its folder."
+    setting = os.environ.get("PALIGEMMA_COMPILATION_CACHE", "").strip()
+    if args.no_cache or setting.lower() in ("0", "off", "false", "no"): return None
+    if setting and setting.lower() not in ("1", "on", "true", "yes"): folder = Path(setting).expanduser()
+    else: folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "paligemma" / "jax"
+    try: folder.mkdir(parents=True, exist_ok=True)
+    except OSError: return None  # e.g. a read-only home: run without it
+    import jax
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # the tiny model's programs take < 1 s
+    return folder
 
 # %% ../nbs/19_cli.ipynb #b6b34efb
-_DTYPES = ("float32", "bfloat16", "float16")
-
-
 def _convert(args) -> int:
     from paligemma.checkpoints import load_checkpoint
-    from paligemma.saving import save_checkpoint
+    from paligemma.saving import companion_paths, save_checkpoint
     src, dst = Path(args.src), Path(args.dst)
     if not src.exists(): raise FileNotFoundError(f"checkpoint not found: {src}")
+    if dst.is_file() and not args.overwrite: raise FileExistsError(f"{dst} exists (pass --overwrite to replace it)")
+    if dst.is_dir() and any(dst.iterdir()) and not args.overwrite:
+        raise FileExistsError(f"{dst} is not empty (pass --overwrite to write into it)")
     model = load_checkpoint(src, dtype=args.dtype)
-    out = save_checkpoint(model, dst, args.format, overwrite=args.overwrite)
+    companions = {kind: p for kind, p in companion_paths(src).items() if p.is_file()}  # a fine-tune's tokenizer, VAE
+    out = save_checkpoint(model, dst, args.format, overwrite=args.overwrite, **companions)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
@@ -31,95 +103,128 @@ def _convert(args) -> int:
 def _add_convert(commands) -> None:
     p = commands.add_parser("convert", help="convert a checkpoint between big_vision .npz and Hugging Face safetensors",
                             description="Convert a PaliGemma checkpoint. The destination's format follows its name: "
-                                        "DST.npz is big_vision, anything else a Hugging Face folder.")
+                                        "DST.npz is big_vision, anything else a Hugging Face folder. A tokenizer and "
+                                        "mask decoder kept with SRC (as `paligemma finetune` writes them) go along.")
     p.add_argument("src", metavar="SRC", help="big_vision .npz, or Hugging Face folder / .safetensors / index.json")
     p.add_argument("dst", metavar="DST", help="destination .npz file or folder")
     p.add_argument("--format", choices=("npz", "safetensors"), help="override the format inferred from DST")
     p.add_argument("--dtype", choices=_DTYPES, help="parameter dtype to write (default: the source's)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing DST")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing DST, or write into a non-empty one")
     p.set_defaults(run=_convert)
 
 # %% ../nbs/19_cli.ipynb #08b3b7de
-def _image_paths(paths) -> list[Path]:
-    for p in map(Path, paths):
-        if not p.is_file(): raise FileNotFoundError(f"image not found: {p}")
-    return [Path(p) for p in paths]
-
-
 def _read_images(paths) -> list:
     from paligemma.processor import to_rgb_uint8
-    out = []
-    for p in _image_paths(paths):
-        try: out.append(to_rgb_uint8(p))
-        except ValueError: raise ValueError(f"cannot read image {p}: not an image file Pillow can open") from None
-    return out
+    for p in map(Path, paths):
+        if not p.is_file(): raise FileNotFoundError(f"image not found: {p}")
+    return [to_rgb_uint8(Path(p)) for p in paths]  # its ValueError names the file and what is wrong with it
 
 
-def _load_model(args):
-    "(model, tokenizer, mask decoder or None) from --checkpoint/--tokenizer/--vae, or the shipped tiny model."
-    from paligemma.checkpoints import load_checkpoint
-    from paligemma.tokenizer import Tokenizer
+def _model_files(args) -> tuple[Path, Path, Path | None, bool]:
+    "(weights, tokenizer, mask decoder or None, shipped?) from the flags, a checkpoint's companions or the package."
     from paligemma import pretrained
+    from paligemma.saving import companion_paths
+    vae = Path(args.vae) if args.vae else None
     if args.checkpoint is None:
         if args.tokenizer is not None: raise ValueError("--tokenizer needs --checkpoint (the shipped model has its own)")
-        model, tokenizer, vae = pretrained.load_tiny()
+        ckpt, tok, vae = pretrained.TINY_CHECKPOINT, pretrained.TINY_TOKENIZER, vae or pretrained.TINY_VAE
     else:
-        if args.tokenizer is None:
-            raise ValueError("--checkpoint needs --tokenizer: the SentencePiece model it was trained with "
-                             "(paligemma_tokenizer.model for the official checkpoints)")
         ckpt = Path(args.checkpoint)
         if not ckpt.exists(): raise FileNotFoundError(f"checkpoint not found: {ckpt}")
-        tok = Path(args.tokenizer)
-        if not tok.is_file(): raise FileNotFoundError(f"tokenizer not found: {tok}")
-        tokenizer = Tokenizer(tok)
-        model = load_checkpoint(ckpt, dtype=args.dtype, progress=False if args.quiet else None)
-        vae = None
-    if getattr(args, "vae", None) is not None:
-        from paligemma.segmentation import VQVAEDecoder
-        if not Path(args.vae).is_file(): raise FileNotFoundError(f"mask decoder not found: {args.vae}")
-        vae = VQVAEDecoder.from_npz(args.vae)
+        companions = {kind: p for kind, p in companion_paths(ckpt).items() if p.is_file()}
+        tok = Path(args.tokenizer) if args.tokenizer else companions.get("tokenizer")
+        vae = vae or companions.get("vae")
+        if tok is None:
+            raise ValueError("--checkpoint needs --tokenizer: the SentencePiece model it was trained with "
+                             "(paligemma_tokenizer.model for the official checkpoints; a checkpoint written by "
+                             "`paligemma finetune` keeps its own beside it)")
+    for what, path in (("tokenizer", tok), ("mask decoder", vae)):
+        if path is not None and not path.is_file(): raise FileNotFoundError(f"{what} not found: {path}")
+    return ckpt, tok, vae, args.checkpoint is None
+
+
+def _load_model(args, files):
+    "(model, tokenizer, mask decoder or None) from `_model_files`."
+    from paligemma.checkpoints import load_checkpoint
+    from paligemma.segmentation import VQVAEDecoder
+    from paligemma.tokenizer import Tokenizer
+    ckpt, tok, vae, shipped = files
+    tokenizer = Tokenizer(tok)
+    dtype = args.dtype or ("float32" if shipped else None)  # the shipped file is bfloat16 and runs in float32
+    model = load_checkpoint(ckpt, dtype=dtype, progress=False if (args.quiet or shipped) else None)
     if tokenizer.vocab_size > model.config.llm.vocab_size:
         raise ValueError(f"the tokenizer has {tokenizer.vocab_size} pieces but the model's vocabulary is "
                          f"{model.config.llm.vocab_size}: they do not belong together")
-    return model, tokenizer, vae
+    return model, tokenizer, (VQVAEDecoder.from_npz(vae) if vae else None)
 
 
-def _objects(text: str, image, tokenizer, vae) -> list[dict]:
+def _model_limit(model, shipped: bool) -> int:
+    "Image + text positions the model handles: the tiny model's training length for it and its fine-tunes."
+    from paligemma import pretrained
+    tiny = shipped or model.config == pretrained.tiny_config(model.config.llm.vocab_size)
+    return pretrained.TINY_MAX_LENGTH if tiny else GEMMA_CONTEXT
+
+# %% ../nbs/19_cli.ipynb #9e40c0d1
+def _objects(text: str, image, vae) -> list[dict]:
     "Boxes (and masks, for a segment answer with a decoder at hand) in an answer, in the image's pixels."
     from paligemma.detection import parse_detections
     from paligemma.segmentation import parse_segmentations
-    size = image.shape[:2]
-    if vae is not None and "<seg" in text:
-        return parse_segmentations(text, size, vae)
-    return parse_detections(text, size)
+    if vae is not None and "<seg" in text: return parse_segmentations(text, image.shape[:2], vae)
+    return parse_detections(text, image.shape[:2])
 
 
 def _draw_path(base: Path, i: int, n: int) -> Path:
-    return base if n == 1 else base.with_name(f"{base.stem}-{i}{base.suffix or '.png'}")
+    return base if n == 1 else base.with_name(f"{base.stem}-{i}{base.suffix}")
 
 
+def _save_drawing(image, objects: list[dict], path: Path) -> None:
+    "`draw_detections` over `image`, written to `path` in the format its extension names, atomically."
+    import io
+    from PIL import Image
+    from paligemma.detection import draw_detections
+    png = io.BytesIO()
+    draw_detections(image, objects).savefig(png, format="png")
+    png.seek(0)
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        with Image.open(png) as picture:
+            picture.convert("RGB").save(tmp, format=Image.registered_extensions()[path.suffix.lower()])
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _prompt_notice(prompt: str) -> None:
+    "The shipped model's one-line notice for a prompt outside the tasks it was taught, on stderr."
+    from paligemma import pretrained
+    notice = getattr(pretrained, "prompt_notice", None)
+    message = notice(prompt) if notice else None
+    if message: print(message, file=sys.stderr)
+
+# %% ../nbs/19_cli.ipynb #9e40c0d2
 def _generate(args) -> int:
     import json
+    _use_compilation_cache(args)
+    images = _read_images(args.images)
+    files = _model_files(args)
+    model, tokenizer, vae = _load_model(args, files)
     from paligemma.sampler import Sampler
     from paligemma.tokenizer import tokenize
-    from paligemma import pretrained
-    images = _read_images(args.images)
-    model, tokenizer, vae = _load_model(args)
     n_prompt = len(tokenize(tokenizer, [args.prompt])["tokens"][0])
     need = model.config.num_image_tokens + n_prompt + args.max_new_tokens
-    limit = args.max_length or (8192 if args.checkpoint else pretrained.TINY_MAX_LENGTH)
+    limit = args.max_length or _model_limit(model, files[3])
     if need > limit:
         raise ValueError(f"the prompt is {n_prompt} tokens: with {model.config.num_image_tokens} image tokens and "
                          f"--max-new-tokens {args.max_new_tokens} that is {need} positions, more than "
                          f"{'--max-length' if args.max_length else 'the model allows'} ({limit})")
-    sampler = Sampler(model, tokenizer)
-    answers = []
+    if files[3]: _prompt_notice(args.prompt)
+    sampler, answers = Sampler(model, tokenizer), []
     for start in range(0, len(images), args.batch_size):
         chunk = images[start:start + args.batch_size]
         answers += sampler(chunk, [args.prompt] * len(chunk), max_new_tokens=args.max_new_tokens,
                            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     for i, (path, image, text) in enumerate(zip(args.images, images, answers)):
-        objects = _objects(text, image, tokenizer, vae) if (args.json or args.draw) else []
+        objects = _objects(text, image, vae) if (args.json or args.draw) else []
         if args.json:
             print(json.dumps(dict(image=str(path), prompt=args.prompt, answer=text,
                                   objects=[dict(label=o["label"], box=[round(float(v), 2) for v in o["box"]])
@@ -127,35 +232,53 @@ def _generate(args) -> int:
         else:
             print(text if len(images) == 1 else f"{path}: {text}")
         if args.draw:
-            from paligemma.detection import draw_detections
-            out = _draw_path(Path(args.draw), i, len(images))
-            draw_detections(image, objects, path=out)
+            out = _draw_path(args.draw, i, len(images))
+            _save_drawing(image, objects, out)
             print(f"drew {len(objects)} object{'s' * (len(objects) != 1)} to {out}", file=sys.stderr)
     return 0
+
+# %% ../nbs/19_cli.ipynb #9e40c0d3
+_CACHE_HELP = ("Compiled programs are kept in $XDG_CACHE_HOME/paligemma/jax (~/.cache/paligemma/jax), so a repeat "
+               "run skips compiling; PALIGEMMA_COMPILATION_CACHE=DIR keeps them elsewhere, "
+               "PALIGEMMA_COMPILATION_CACHE=0 or --no-cache turns the cache off.")
+
+
+def _add_common(p, *, what: str) -> None:
+    "The flags `generate` and `finetune` share: which model, how to load it, the cache."
+    p.add_argument("--checkpoint", help=f"{what} weights: big_vision .npz or Hugging Face folder "
+                                        "(default: the tiny shapes model shipped with the package)")
+    p.add_argument("--tokenizer", help="SentencePiece .model for --checkpoint (default: the one kept with it by "
+                                       "`paligemma finetune`; official checkpoints need it)")
+    p.add_argument("--vae", help="mask VQ-VAE .npz (vae-oid.npz for official checkpoints) for `segment` masks "
+                                 "(default: the shipped model's, or the one kept with --checkpoint)")
+    p.add_argument("--dtype", choices=_DTYPES, help="parameter dtype (default: the checkpoint's; float32 for the "
+                                                    "shipped model)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar while loading a large checkpoint")
+    p.add_argument("--no-cache", action="store_true", help="do not use the compilation cache (see below)")
 
 
 def _add_generate(commands) -> None:
     p = commands.add_parser("generate", help="answer a prompt about images (caption, answer, detect, segment)",
-                            description="Generate an answer for each image. Without --checkpoint, uses the tiny "
-                                        "shapes model shipped with the package.")
+                            description="Generate an answer for each image.", epilog=_CACHE_HELP)
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files (any format Pillow reads)")
-    p.add_argument("--prompt", required=True, help='the prefix, e.g. "caption en", "detect circle", "segment square"')
-    p.add_argument("--checkpoint", help="big_vision .npz or Hugging Face folder (default: the shipped tiny model)")
-    p.add_argument("--tokenizer", help="SentencePiece .model for --checkpoint")
-    p.add_argument("--vae", help="mask VQ-VAE (vae-oid.npz) to draw `segment` masks of an official checkpoint")
-    p.add_argument("--max-new-tokens", type=int, default=64, help="longest answer in tokens (default 64)")
-    p.add_argument("--max-length", type=int, help="image + prompt + answer positions allowed (default: 8192, "
-                                                  "Gemma's context; the shipped model's training length)")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 is greedy (default)")
-    p.add_argument("--top-k", type=int, help="sample from the k most likely tokens")
-    p.add_argument("--top-p", type=float, help="sample from the smallest set with probability >= p")
-    p.add_argument("--seed", type=int, default=0, help="random seed for sampling")
-    p.add_argument("--batch-size", type=int, default=8, help="images per compiled batch")
-    p.add_argument("--dtype", choices=_DTYPES, help="parameter dtype (default: the checkpoint's)")
-    p.add_argument("--json", action="store_true", help="one JSON object per image, with parsed boxes")
-    p.add_argument("--draw", metavar="OUT.png", help="draw boxes (and segment masks) over the image; with several "
-                                                     "images, OUT-0.png, OUT-1.png, ...")
-    p.add_argument("--quiet", action="store_true", help="no progress bar while loading")
+    p.add_argument("--prompt", required=True, type=_nonempty,
+                   help='the prefix, e.g. "caption en", "detect circle", "segment square"')
+    _add_common(p, what="model")
+    p.add_argument("--max-new-tokens", type=_number(int, 1), default=64, help="longest answer in tokens (default 64)")
+    p.add_argument("--max-length", type=_number(int, 1), help="image + prompt + answer positions allowed (default: "
+                   "the model's limit: 128 for the shipped model and its fine-tunes, 8192 for others)")
+    p.add_argument("--temperature", type=_number(float, 0.0), default=0.0, help="0 is greedy (default)")
+    p.add_argument("--top-k", type=_number(int, 1), help="sample from the k most likely tokens")
+    p.add_argument("--top-p", type=_number(float, high=1.0, above=0.0),
+                   help="sample from the smallest set with probability >= p, 0 < p <= 1")
+    p.add_argument("--seed", type=_number(int, 0), default=0, help="random seed for sampling (default 0)")
+    p.add_argument("--batch-size", type=_number(int, 1), default=8, help="images per compiled batch (default 8)")
+    p.add_argument("--json", action="store_true",
+                   help='one JSON object per image: {"image", "prompt", "answer", "objects": [{"label", "box"}]}, '
+                        "each box [y1, x1, y2, x2] (top, left, bottom, right) in pixels of the original image")
+    p.add_argument("--draw", metavar="OUT.png", type=_picture,
+                   help="draw boxes (and segment masks) over the image, in the format the extension names "
+                        "(.png, .jpg, ...); with several images, OUT-0.png, OUT-1.png, ...")
     p.set_defaults(run=_generate)
 
 # %% ../nbs/19_cli.ipynb #088e90b0
@@ -181,74 +304,99 @@ def read_jsonl(path) -> list[dict]:
     if not examples: raise ValueError(f"{path}: no examples")
     return examples
 
+# %% ../nbs/19_cli.ipynb #f7e7c0d1
+def _training_images(args, examples, processor) -> dict:
+    "Each distinct image of the examples, read once and resized for the model."
+    images = {}
+    for e in examples:
+        if e["image"] not in images:
+            try: images[e["image"]] = processor.image(e["image"])
+            except ValueError as err: raise ValueError(f"{args.data}:{e['line']}: {err}") from None
+    return images
+
 
 def _finetune(args) -> int:
-    import jax
+    import numpy as np
     from flax import nnx
-    from paligemma.finetune import add_lora, merge_lora, make_optimizer, train_step, trainable_filter
+    from paligemma import finetune as ft
     from paligemma.processor import Processor
     from paligemma.saving import save_checkpoint
     from paligemma.tokenizer import tokenize
     out = Path(args.out)
     if out.exists() and not args.overwrite: raise FileExistsError(f"{out} exists (pass --overwrite to replace it)")
+    _use_compilation_cache(args)
     examples = read_jsonl(args.data)
-    model, tokenizer, _ = _load_model(args)
+    files = _model_files(args)
+    model, tokenizer, _ = _load_model(args, files)
     for e in examples:
         n = len(tokenize(tokenizer, [e["prefix"]], [e["suffix"]])["tokens"][0])
         if n > args.max_len:
             raise ValueError(f"{args.data}:{e['line']}: {n} tokens, more than --max-len {args.max_len}")
-    processor = Processor(tokenizer, model.config.image_size)
-    images = {}
-    for e in examples:
-        if e["image"] not in images:
-            try: images[e["image"]] = processor.image(e["image"])
-            except ValueError: raise ValueError(f"{args.data}:{e['line']}: cannot read image {e['image']}") from None
-    if args.trainable == "lora": add_lora(model, args.lora_rank, rngs=nnx.Rngs(args.seed))
-    optimizer = make_optimizer(model, args.lr, args.steps, warmup=min(args.steps // 10, args.steps - 1),
-                               wrt=trainable_filter(args.trainable))
-    rng = np.random.default_rng(args.seed)
-    order = []
+    images = _training_images(args, examples, Processor(tokenizer, model.config.image_size))
+    if args.trainable == "lora":
+        ft.add_lora(model, args.lora_rank or ft.DEFAULT_LORA_RANK, alpha=getattr(ft, "DEFAULT_LORA_ALPHA", None),
+                    rngs=nnx.Rngs(args.seed))
+    lr = args.lr or ft.DEFAULT_LR[args.trainable]
+    warmup = args.steps // 10 if args.warmup is None else args.warmup
+    optimizer = ft.make_optimizer(model, lr, args.steps, warmup=warmup, wrt=ft.trainable_filter(args.trainable))
+    rng, order = np.random.default_rng(args.seed), []
     for step in range(args.steps):
         if len(order) < args.batch_size: order += list(rng.permutation(len(examples)))
         chosen, order = [examples[i] for i in order[:args.batch_size]], order[args.batch_size:]
         batch = tokenize(tokenizer, [e["prefix"] for e in chosen], [e["suffix"] for e in chosen], max_len=args.max_len)
         batch["images"] = np.stack([images[e["image"]] for e in chosen])
-        loss, _ = train_step(model, optimizer, batch)
+        loss, _ = ft.train_step(model, optimizer, batch)
         if step % args.log_every == 0 or step == args.steps - 1:
             print(f"step {step:5d}  loss {float(loss):.4f}", file=sys.stderr)
-    if args.trainable == "lora": merge_lora(model)
-    written = save_checkpoint(model, out, overwrite=args.overwrite)
-    print(f"wrote {written}", file=sys.stderr)
+    if args.trainable == "lora": ft.merge_lora(model)
+    written = save_checkpoint(model, out, overwrite=args.overwrite, tokenizer=files[1], vae=files[2])
+    print(f"wrote {written} with its tokenizer{' and mask decoder' if files[2] else ''}", file=sys.stderr)
     return 0
 
 
+def _check_finetune(args) -> str | None:
+    "A problem between flags, found before anything loads."
+    if args.warmup is not None and args.warmup >= args.steps:
+        return f"--warmup must be less than --steps ({args.steps}), got {args.warmup}"
+    return None
+
+# %% ../nbs/19_cli.ipynb #f7e7c0d2
 def _add_finetune(commands) -> None:
     p = commands.add_parser("finetune", help="fine-tune on a JSONL file of {image, prefix, suffix} and save",
-                            description="Fine-tune PaliGemma (default: the shipped tiny model) on image/prefix/suffix "
-                                        "examples and write a checkpoint (.npz: big_vision; else a Hugging Face folder).")
+                            description="Fine-tune PaliGemma on image/prefix/suffix examples and write a checkpoint "
+                                        "(OUT.npz: big_vision; else a Hugging Face folder) with its tokenizer and "
+                                        "mask decoder beside it.", epilog=_CACHE_HELP, add_help=False)
     p.add_argument("--data", required=True, metavar="FILE.jsonl",
                    help='one {"image": path, "prefix": ..., "suffix": ...} per line; paths relative to the file')
     p.add_argument("--out", required=True, help="checkpoint to write: OUT.npz or a folder")
-    p.add_argument("--checkpoint", help="starting weights (default: the shipped tiny model)")
-    p.add_argument("--tokenizer", help="SentencePiece .model for --checkpoint")
+    _add_common(p, what="starting")
     p.add_argument("--trainable", choices=("all", "attention", "lora"), default="all",
-                   help="what trains: everything, the decoder's attention, or LoRA adapters (merged on save)")
-    p.add_argument("--lora-rank", type=int, default=8)
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (warmup then cosine)")
-    p.add_argument("--max-len", type=int, default=64, help="text tokens per example, prefix + suffix")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", choices=_DTYPES, help="parameter dtype (default: the checkpoint's)")
-    p.add_argument("--log-every", type=int, default=10)
+                   help="what trains: everything (default), the decoder's attention, or LoRA adapters (merged on save)")
+    rank = p.add_argument("--lora-rank", type=_number(int, 1), help="rank of the LoRA adapters")
+    p.add_argument("--steps", type=_number(int, 1), default=100, help="training steps (default 100)")
+    p.add_argument("--warmup", type=_number(int, 0), help="steps of linear warmup before the cosine decay "
+                                                           "(default: a tenth of --steps, none below 10 steps)")
+    p.add_argument("--batch-size", type=_number(int, 1), default=8, help="examples per step (default 8)")
+    lr = p.add_argument("--lr", type=_number(float, above=0.0), help="peak learning rate (warmup then cosine)")
+    p.add_argument("--max-len", type=_number(int, 1), default=64, help="text tokens per example, prefix + suffix "
+                                                                      "(default 64)")
+    p.add_argument("--seed", type=_number(int, 0), default=0, help="seed of the example order and LoRA init (default 0)")
+    p.add_argument("--log-every", type=_number(int, 1), default=10, help="print the loss every N steps (default 10)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar while loading")
-    p.set_defaults(run=_finetune)
+
+    def fill():
+        from paligemma.finetune import DEFAULT_LORA_RANK, DEFAULT_LR
+        lr.help += f" (default for --trainable: {', '.join(f'{k} {v:g}' for k, v in DEFAULT_LR.items())})"
+        rank.help += f" (default {DEFAULT_LORA_RANK})"
+    p.add_argument("-h", "--help", action=_Help, fill=fill)
+    p.set_defaults(run=_finetune, check=_check_finetune)
 
 # %% ../nbs/19_cli.ipynb #71251328
 def parser() -> argparse.ArgumentParser:
     "The `paligemma` argument parser, one subparser per command."
-    p = argparse.ArgumentParser(prog="paligemma", description="PaliGemma in JAX: checkpoints, inference, fine-tuning.")
+    p = _Parser(prog="paligemma", description="PaliGemma in JAX: checkpoints, inference, fine-tuning. Ctrl-C stops "
+                                              "any command with status 130, leaving no partial file.")
+    p.add_argument("--version", action="version", version=f"paligemma {__version__}")
     commands = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_generate(commands)
     _add_finetune(commands)
@@ -258,9 +406,18 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     "Entry point of the `paligemma` command; returns the exit status."
-    args = parser().parse_args(argv)
+    args = None
     try:
+        args = parser().parse_args(argv)
+        problem = args.check(args) if hasattr(args, "check") else None
+        if problem:
+            print(f"paligemma {args.command}: error: {problem}", file=sys.stderr)
+            return 2
         return args.run(args)
     except (OSError, ValueError) as e:  # missing files, CheckpointError (a ValueError), existing destinations
-        print(f"paligemma {args.command}: error: {e}", file=sys.stderr)
+        message = str(e).replace("\n", " ")
+        print(f"paligemma{' ' + args.command if args else ''}: error: {message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

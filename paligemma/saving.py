@@ -9,7 +9,7 @@ import os
 import shutil
 import struct
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
@@ -19,7 +19,7 @@ from .checkpoints import CheckpointError, _BV_RENAMES, config_to_hf
 from .model import PaliGemma, PaliGemmaConfig
 
 # %% auto #0
-__all__ = ['bigvision_name', 'write_npz', 'npz_arrays', 'hf_tensors', 'write_safetensors', 'save_checkpoint']
+__all__ = ['bigvision_name', 'write_npz', 'npz_arrays', 'hf_tensors', 'write_safetensors', 'companion_paths', 'save_checkpoint']
 
 # %% ../nbs/11_saving.ipynb #fef52485
 def bigvision_name(path: str) -> str:
@@ -33,21 +33,34 @@ def _cast(a: np.ndarray, dtype) -> np.ndarray:
     return a if dtype is None else a.astype(dtype, copy=False)
 
 
+def _commit(writes: Sequence[tuple[Path, Callable[[Path], None]]]) -> None:
+    "Write each (destination, writer) to `destination.partial`, then rename all in order; on failure remove them."
+    partial = []
+    try:
+        for path, write in writes:
+            partial.append(path.with_name(path.name + ".partial"))
+            write(partial[-1])
+        for (path, _), tmp in zip(writes, partial): os.replace(tmp, path)
+    finally:
+        for tmp in partial: tmp.unlink(missing_ok=True)
+
+
+def _npz_writer(arrays: Iterable[tuple[str, np.ndarray]]) -> Callable[[Path], None]:
+    def write(path: Path):
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, a in arrays:
+                with zf.open(name + ".npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.ascontiguousarray(a), allow_pickle=False)
+    return write
+
+
 def write_npz(
     path,  # destination `.npz`
     arrays: Iterable[tuple[str, np.ndarray]],  # (member name without `.npy`, array), consumed one at a time
 ) -> Path:
     "Write arrays into an uncompressed `.npz` one member at a time."
     path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for name, a in arrays:
-                with zf.open(name + ".npy", "w", force_zip64=True) as f:
-                    np.lib.format.write_array(f, np.ascontiguousarray(a), allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _commit([(path, _npz_writer(arrays))])
     return path
 
 # %% ../nbs/11_saving.ipynb #72d99f5f
@@ -123,14 +136,7 @@ _ST_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype
               np.dtype(np.float64): "F64", np.dtype(np.int32): "I32", np.dtype(np.int64): "I64"}
 
 
-def write_safetensors(
-    path,  # destination `.safetensors`
-    specs: list[tuple[str, tuple[int, ...], np.dtype]],  # (name, shape, dtype) of every tensor, in write order
-    tensors: Iterable[tuple[str, np.ndarray]],  # the same tensors, in the same order, produced one at a time
-    metadata: dict[str, str] | None = None,
-) -> Path:
-    "Write a safetensors file tensor by tensor: the header from `specs`, then each array's bytes."
-    path = Path(path)
+def _safetensors_writer(specs, tensors, metadata=None) -> Callable[[Path], None]:
     header, offset = {}, 0
     for name, shape, dtype in specs:
         dtype = np.dtype(dtype)
@@ -141,18 +147,27 @@ def write_safetensors(
     if metadata: header = {"__metadata__": metadata, **header}
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)  # the data starts 8-byte aligned, as the library writes it
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with open(tmp, "wb") as f:
+
+    def write(path: Path):
+        with open(path, "wb") as f:
             f.write(struct.pack("<Q", len(raw)) + raw)
             for (name, shape, dtype), (got, a) in zip(specs, tensors, strict=True):
                 if got != name or tuple(a.shape) != tuple(shape) or a.dtype != np.dtype(dtype):
                     raise CheckpointError(f"tensor {got!r} {a.shape} {a.dtype} does not match its header entry "
                                           f"{name!r} {tuple(shape)} {np.dtype(dtype)}")
                 np.ascontiguousarray(a).tofile(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    return write
+
+
+def write_safetensors(
+    path,  # destination `.safetensors`
+    specs: list[tuple[str, tuple[int, ...], np.dtype]],  # (name, shape, dtype) of every tensor, in write order
+    tensors: Iterable[tuple[str, np.ndarray]],  # the same tensors, in the same order, produced one at a time
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    "Write a safetensors file tensor by tensor: the header from `specs`, then each array's bytes."
+    path = Path(path)
+    _commit([(path, _safetensors_writer(specs, tensors, metadata))])
     return path
 
 # %% ../nbs/11_saving.ipynb #a5958924
@@ -180,6 +195,27 @@ def _format_for(path: Path, format: str | None) -> str:
     return format
 
 
+def companion_paths(path) -> dict[str, Path]:
+    "Where a checkpoint's `tokenizer` and mask `vae` files belong: beside a `.npz`, inside a Hugging Face folder."
+    path = Path(path)
+    if path.suffix == ".npz":
+        stem = path.name[:-len(".npz")]
+        return dict(tokenizer=path.with_name(stem + ".tokenizer.model"), vae=path.with_name(stem + ".vae.npz"))
+    folder = path.parent if path.name.endswith((".safetensors", ".json")) else path
+    return dict(tokenizer=folder / "tokenizer.model", vae=folder / "vae.npz")
+
+
+def _companions(path: Path, tokenizer, vae) -> list[tuple[Path, Callable[[Path], None]]]:
+    "(destination, writer) of each companion file given; a missing source is refused before anything is written."
+    writes = []
+    for kind, source in (("tokenizer", tokenizer), ("vae", vae)):
+        if source is None: continue
+        source = Path(getattr(source, "path", source))  # a `Tokenizer` knows its file
+        if not source.is_file(): raise FileNotFoundError(f"{kind} file not found: {source}")
+        writes.append((companion_paths(path)[kind], lambda tmp, s=source: shutil.copyfile(s, tmp)))
+    return writes
+
+# %% ../nbs/11_saving.ipynb #5a7ec4e0
 def save_checkpoint(
     model: PaliGemma,
     path,  # `.npz` file (big_vision), or a folder (Hugging Face)
@@ -187,6 +223,8 @@ def save_checkpoint(
     dtype=None,  # parameter dtype to write; None keeps each parameter's
     *,
     overwrite: bool = False,  # replace an existing file, or write into a non-empty folder
+    tokenizer=None,  # SentencePiece `.model` file (or `Tokenizer`) to keep with the weights
+    vae=None,  # mask VQ-VAE `.npz` to keep with the weights
 ) -> Path:
     "Save a `PaliGemma` as a big_vision `.npz` or a Hugging Face safetensors folder, one tensor at a time."
     path = Path(path)
@@ -197,15 +235,23 @@ def save_checkpoint(
     if format == "npz":
         if path.is_dir(): raise FileExistsError(f"{path} is a folder, not a .npz file")
         if path.exists() and not overwrite: raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
+        writes = _companions(path, tokenizer, vae)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return write_npz(path, npz_arrays(model, dtype))
+        _commit(writes + [(path, _npz_writer(npz_arrays(model, dtype)))])
+        for stale in set(companion_paths(path).values()) - {dst for dst, _ in writes}: stale.unlink(missing_ok=True)
+        return path
     if path.exists() and not path.is_dir(): raise FileExistsError(f"{path} exists and is not a folder")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise FileExistsError(f"{path} is not empty (pass overwrite=True to write into it)")
-    path.mkdir(parents=True, exist_ok=True)
+    writes, created = _companions(path, tokenizer, vae), not path.exists()
     specs = _hf_specs(model, dtype)
-    write_safetensors(path / "model.safetensors", specs, hf_tensors(model, dtype), {"format": "pt"})
     emb = next(d for name, _, d in specs if name == "language_model.model.embed_tokens.weight")
     hf = dict(config_to_hf(model.config), architectures=["PaliGemmaForConditionalGeneration"], dtype=np.dtype(emb).name)
-    (path / "config.json").write_text(json.dumps(hf, indent=2) + "\n")
+    writes += [(path / "config.json", lambda tmp: tmp.write_text(json.dumps(hf, indent=2) + "\n")),
+               (path / "model.safetensors", _safetensors_writer(specs, hf_tensors(model, dtype), {"format": "pt"}))]
+    path.mkdir(parents=True, exist_ok=True)
+    try: _commit(writes)
+    except BaseException:
+        if created and not any(path.iterdir()): path.rmdir()  # the folder we made, empty again
+        raise
     return path

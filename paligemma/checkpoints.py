@@ -536,6 +536,8 @@ def _hf_errors(uri: str, repo: str, file: str | None = None):
     except errors.HfHubHTTPError as e:
         status = getattr(e.response, "status_code", "an error")
         raise HubError(f"{uri}: the Hub answered {status}" + (f": {login}" if status == 401 else "")) from None
+    except errors.HFValidationError as e:
+        raise HubError(f"{uri}: not a valid repository id or revision ({str(e).splitlines()[0]})") from None
     except OSError as e: raise HubError(f"{uri}: cannot download ({type(e).__name__}: {e})") from None
 
 

@@ -115,6 +115,7 @@ def test_bad_uris():
     with pytest.raises(HubError, match="expected kaggle://OWNER/MODEL/FRAMEWORK/VARIATION"):
         load_checkpoint("kaggle://google/paligemma-2/paligemma2-3b-pt-224")
     with pytest.raises(ValueError, match="Kaggle"): Tokenizer("kaggle://google/paligemma-2/jax/paligemma2-3b-pt-224")
+    with pytest.raises(HubError, match="not a valid repository id"): load_checkpoint("hf://google/pali gemma")
     with pytest.raises(FileNotFoundError): load_checkpoint("hf:/google/x")  # a local path, as before
 
 

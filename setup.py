@@ -6,7 +6,7 @@ config = ConfigParser(delimiters=['='])
 config.read('settings.ini', encoding='utf-8')
 cfg = config['DEFAULT']
 
-licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
+licenses = {'apache2': 'Apache-2.0'}  # settings.ini's name -> SPDX license expression (PEP 639)
 statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable', '6 - Mature', '7 - Inactive']
 py_versions = '3.10 3.11 3.12 3.13'.split()
 
@@ -24,18 +24,16 @@ setuptools.setup(
     version=cfg['version'],
     description=cfg['description'],
     keywords=cfg['keywords'].split(),
-    license=lic[0],
-    classifiers=['Development Status :: ' + statuses[int(cfg['status'])],
+    license_expression=lic,
+    classifiers=['Development Status :: ' + statuses[int(cfg['status']) - 1],
                  'Intended Audience :: ' + cfg['audience'].title(),
-                 'Natural Language :: ' + cfg['language'].title(),
-                 'License :: ' + lic[1]]
+                 'Natural Language :: ' + cfg['language'].title()]
                 + ['Programming Language :: Python :: ' + o for o in py_versions[py_versions.index(min_python):]],
     url=cfg['git_url'],
     author=cfg['author'],
     author_email=cfg['author_email'],
     packages=setuptools.find_packages(include=['paligemma', 'paligemma.*']),
-    include_package_data=True,
-    package_data={'paligemma': ['assets/*']},
+    package_data={'paligemma.assets': ['*.npz', '*.model']},  # the shipped tiny model, tokenizer, mask decoder
     install_requires=requirements,
     extras_require={**hub_requirements, 'notebooks': notebooks_requirements, 'dev': dev_requirements},
     python_requires='>=' + min_python,

@@ -1,0 +1,1 @@
+"Data files shipped with the package: the tiny shapes model, its tokenizer and its mask decoder (`paligemma.pretrained`)."

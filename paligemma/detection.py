@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 import numpy as np
 import PIL.Image
+from matplotlib import patheffects
 from matplotlib.colors import TABLEAU_COLORS, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -129,23 +130,63 @@ def boxes_to_text(boxes: Sequence[Sequence[float]],  # pixel boxes y1, x1, y2, x
 # %% ../nbs/14_detection.ipynb #a56ab136
 _PALETTE = list(TABLEAU_COLORS.values())
 _DPI = 100
+_LINE, _MIN_LINE = 0.004, 3.0  # box outline: 0.4% of the drawing's shorter side, at least 3 pixels
+_TEXT, _MIN_TEXT = 0.03, 12.0  # label font size: 3% of the shorter side, at least 12 pixels
+_HALO = ("white", "black")  # rings around every outline, outer and inner: one contrasts with any fill
 
 
+def _luminance(rgb) -> float:
+    "WCAG 2 relative luminance of an sRGB colour with channels in [0, 1]."
+    c = np.asarray(rgb, np.float64)
+    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(c @ np.array([0.2126, 0.7152, 0.0722]))
+
+
+def _text_colour(background) -> str:
+    "Black or white, whichever has the higher WCAG contrast ratio with `background`."
+    y = _luminance(to_rgb(background))
+    return "black" if (y + 0.05) / 0.05 > 1.05 / (y + 0.05) else "white"
+
+
+def _file_format(path) -> str:
+    "The format `path`'s extension names (PNG without one); a clear error before drawing if it cannot be written."
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".") or "png"
+    known = Figure().canvas.get_supported_filetypes()
+    if fmt not in known:
+        raise ValueError(f"draw_detections: cannot write a '.{fmt}' file; use one of {', '.join('.' + k for k in known)}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"draw_detections: no folder {str(path.parent)!r} to write {path.name!r} in")
+    return fmt
+
+
+def _sizes(ax, h: int, w: int) -> tuple[float, float]:
+    "Outline width and font size in points for an h×w image drawn in `ax`: shares of its shorter side as drawn."
+    box = ax.get_window_extent()  # display pixels
+    side = min(box.width / w, box.height / h) * min(h, w)
+    pt = 72 / ax.figure.dpi
+    return max(_MIN_LINE, _LINE * side) * pt, max(_MIN_TEXT, _TEXT * side) * pt
+
+# %% ../nbs/14_detection.ipynb #e1a56ab2
 def draw_detections(image,  # uint8[H, W, 3] or [H, W], or a PIL image
                     objects: Sequence[dict],  # dicts with `box` (pixel y1, x1, y2, x2), `label`; optional `score`, `mask`
                     ax=None,  # a matplotlib Axes to draw into; None: a new Figure, the image's size
-                    path: str | Path | None = None,  # also write the figure here as a PNG
+                    path: str | Path | None = None,  # also write the figure here, in the format its extension names
                     min_side: int = 512,  # a new figure's longer side is at least this many pixels
                     ) -> Figure:
     "Boxes, labels, scores and mask overlays of `objects` drawn over `image`; returns the Figure (saved to `path`)."
     img = np.asarray(image.convert("RGB") if isinstance(image, PIL.Image.Image) else image)
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)):
         raise ValueError(f"draw_detections: image must be H x W or H x W x 3; got shape {img.shape}")
+    fmt = None if path is None else _file_format(path)
     h, w = img.shape[:2]
     if ax is None:
         scale = max(1.0, min_side / max(h, w))
         fig = Figure(figsize=(w * scale / _DPI, h * scale / _DPI), dpi=_DPI)
         ax = fig.add_axes((0, 0, 1, 1))
+    lw, fontsize = _sizes(ax, h, w)
+    halo = [patheffects.withStroke(linewidth=2.5 * lw, foreground=_HALO[0]),
+            patheffects.withStroke(linewidth=1.75 * lw, foreground=_HALO[1])]
     extent = (0, w, h, 0)  # pixel edges: pixel (i, j) covers [j, j+1) x [i, i+1)
     ax.imshow(img, extent=extent, interpolation="nearest", cmap="gray" if img.ndim == 2 else None)
     colours: dict[str, str] = {}
@@ -161,18 +202,20 @@ def draw_detections(image,  # uint8[H, W, 3] or [H, W], or a PIL image
             ax.imshow(overlay, extent=extent, interpolation="nearest")
             if mask.any() and not mask.all():
                 ax.contour(np.arange(w) + 0.5, np.arange(h) + 0.5, mask.astype(np.float32), levels=[0.5],
-                           colors=[colour], linewidths=1.5)
+                           colors=[colour], linewidths=lw).set_path_effects(halo)
         if obj.get("box") is not None:
             y1, x1, y2, x2 = (float(v) for v in obj["box"])
-            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=2))
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=lw,
+                                   path_effects=halo))
             score = obj.get("score")
             text = " ".join(s for s in (label, None if score is None else f"{score:.2f}") if s)
             if text:
-                ax.text(x1, y1, text, color="white", fontsize=9, va="top", ha="left", clip_on=True,
-                        bbox=dict(facecolor=colour, edgecolor="none", alpha=0.85, pad=1.5))
+                ax.text(x1, y1, text, color=_text_colour(colour), fontsize=fontsize, va="top", ha="left", clip_on=True,
+                        bbox=dict(facecolor=colour, edgecolor=_HALO[1], linewidth=lw / 2, pad=0.25 * fontsize))
     ax.set_xlim(0, w)
     ax.set_ylim(h, 0)
     ax.set_axis_off()
     fig = ax.figure
-    if path is not None: fig.savefig(path, dpi=_DPI, format="png")
+    if path is not None:
+        fig.savefig(path, dpi=_DPI, format=fmt, **({"pil_kwargs": {"quality": 95}} if fmt in ("jpg", "jpeg") else {}))
     return fig

@@ -4,6 +4,7 @@
 
 # %% ../nbs/14_detection.ipynb #5696fb74
 from __future__ import annotations
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -216,6 +217,11 @@ def draw_detections(image,  # uint8[H, W, 3] or [H, W], or a PIL image
     ax.set_ylim(h, 0)
     ax.set_axis_off()
     fig = ax.figure
-    if path is not None:
-        fig.savefig(path, dpi=_DPI, format=fmt, **({"pil_kwargs": {"quality": 95}} if fmt in ("jpg", "jpeg") else {}))
+    if path is not None:  # written beside, then renamed: a failed write leaves an existing file as it was
+        partial = Path(path).with_name(Path(path).name + ".partial")
+        try:
+            fig.savefig(partial, dpi=_DPI, format=fmt, **({"pil_kwargs": {"quality": 95}} if fmt in ("jpg", "jpeg") else {}))
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
     return fig

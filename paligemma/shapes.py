@@ -12,8 +12,9 @@ from PIL import Image, ImageDraw
 from .tokenizer import Tokenizer, train_test_tokenizer, tokenize
 
 # %% auto #0
-__all__ = ['SHAPES', 'COLORS', 'TASKS', 'COUNT_PROMPT', 'shape_mask', 'tight_box', 'Shape', 'random_scene', 'caption_text',
-           'detect_text', 'segment_text', 'make_example', 'corpus', 'train_tokenizer', 'make_batch', 'batches']
+__all__ = ['SHAPES', 'COLORS', 'TASKS', 'COUNT_PROMPT', 'ABSENT', 'shape_mask', 'tight_box', 'Shape', 'random_scene',
+           'caption_text', 'detect_text', 'segment_text', 'make_example', 'corpus', 'train_tokenizer', 'make_batch',
+           'batches']
 
 # %% ../nbs/15_shapes.ipynb #1e1d0375
 SHAPES = ("circle", "square", "triangle")
@@ -100,6 +101,7 @@ def _layout(rng, n, S, lo, hi, gap):
 # %% ../nbs/15_shapes.ipynb #efbe3019
 TASKS = ("caption", "count", "detect", "segment")
 COUNT_PROMPT = "answer en how many shapes?"
+ABSENT = 0.25  # share of detect/segment examples that ask for a kind the image lacks (when it lacks one)
 
 
 def caption_text(objects: Sequence[Shape]) -> str:
@@ -128,7 +130,7 @@ def make_example(rng: np.random.Generator,
                  image_size: int = 72,
                  encoder=None,  # the mask VQ-VAE's encoder, needed for "segment"
                  tasks: Sequence[str] = TASKS,
-                 absent: float = 0.1,  # how often detect/segment ask for a kind the image lacks
+                 absent: float = ABSENT,  # how often detect/segment ask for a kind the image lacks
                  ) -> dict:  # image uint8[S, S, 3], prefix, suffix, task, objects
     "One training or evaluation example."
     task = task or tasks[rng.integers(len(tasks))]
@@ -170,9 +172,10 @@ def make_batch(examples: Sequence[dict], tokenizer: Tokenizer, max_len: int) -> 
 
 
 def batches(seed: int, batch_size: int, tokenizer: Tokenizer, max_len: int, image_size: int = 72,
-            encoder=None, tasks: Sequence[str] = TASKS) -> Iterator[dict[str, np.ndarray]]:
+            encoder=None, tasks: Sequence[str] = TASKS,
+            absent: float = ABSENT) -> Iterator[dict[str, np.ndarray]]:
     "An endless stream of training batches from `seed`."
     rng = np.random.default_rng(seed)
     while True:
-        yield make_batch([make_example(rng, None, image_size, encoder, tasks) for _ in range(batch_size)],
+        yield make_batch([make_example(rng, None, image_size, encoder, tasks, absent) for _ in range(batch_size)],
                          tokenizer, max_len)

@@ -35,7 +35,7 @@ def one_line_error(r, status: int, message: str):
 
 def test_version(env):
     r = cli(env, "--version")
-    assert (r.returncode, r.stdout.strip()) == (0, f"paligemma {paligemma.__version__}") == (0, "paligemma 0.1.0")
+    assert (r.returncode, r.stdout.strip()) == (0, f"paligemma {paligemma.__version__}")
 
 
 def test_help_imports_no_jax(env):
@@ -83,7 +83,7 @@ FT = ["finetune", "--data", "train.jsonl", "--out", "out.npz"]
     (FT + ["--steps", "0"], "--steps must be >= 1, got 0"),
     (FT + ["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
     (FT + ["--lora-rank", "0"], "--lora-rank must be >= 1, got 0"),
-    (FT + ["--lr", "-1e-4"], "--lr must be > 0.0, got -1e-4"),
+    (FT + ["--lr", "-0.001"], "--lr must be > 0.0, got -0.001"),
     (FT + ["--lr", "nan"], "--lr must be a finite number, got 'nan'"),
     (FT + ["--steps", "5", "--warmup", "5"], "--warmup must be less than --steps (5), got 5"),
     (["convert", "a.npz", "b.npz", "--format", "ckpt"], "--format: invalid choice: 'ckpt'"),

@@ -13,9 +13,9 @@ from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 # %% auto #0
-__all__ = ['AXES', 'BATCH', 'RULES', 'make_mesh', 'logical_spec', 'param_sharding', 'model_shardings', 'shard_model',
-           'create_sharded', 'bytes_per_device', 'batch_sharding', 'shard_batch', 'local_rows', 'global_batch_size',
-           'cache_sharding', 'forward', 'sharded_train_step']
+__all__ = ['AXES', 'BATCH', 'RULES', 'make_mesh', 'mesh_shape', 'logical_spec', 'param_sharding', 'model_shardings',
+           'shard_model', 'create_sharded', 'bytes_per_device', 'batch_sharding', 'shard_batch', 'local_rows',
+           'global_batch_size', 'cache_sharding', 'forward', 'sharded_train_step']
 
 # %% ../nbs/20_sharding.ipynb #3370e44a
 AXES = ("data", "fsdp", "tensor")
@@ -31,6 +31,14 @@ def make_mesh(data: int = 1, fsdp: int | None = None, tensor: int = 1, *, device
         raise ValueError(f"mesh {data} x {fsdp} x {tensor} (data x fsdp x tensor) needs {data * fsdp * tensor} "
                          f"devices; there are {n}")
     return jax.make_mesh((data, fsdp, tensor), AXES, axis_types=(jax.sharding.AxisType.Auto,) * 3, devices=devices)
+
+# %% ../nbs/20_sharding.ipynb #d28dbcdf
+def mesh_shape(n: int) -> tuple[int, int, int]:
+    "A `data` x `fsdp` x `tensor` split of `n` devices that gives each axis 2 where it can: 8 -> (2, 2, 2)."
+    tensor = 2 if n % 2 == 0 and n >= 4 else 1
+    rest = n // tensor
+    data = 2 if rest % 2 == 0 and rest >= 4 else 1
+    return data, rest // data, tensor
 
 # %% ../nbs/20_sharding.ipynb #7aa57c3b
 RULES: dict[str, tuple[str, ...]] = {

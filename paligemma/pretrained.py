@@ -16,16 +16,16 @@ from .model import PaliGemma, PaliGemmaConfig
 from .vit.model import ViTConfig
 from .gemma.transformer import GemmaConfig
 from .tokenizer import Tokenizer, NUM_LOC
-from .shapes import SHAPES, COLORS, COUNT_PROMPT, Shape, caption_text, make_example, make_batch, random_scene
+from .shapes import SHAPES, COLORS, COUNT_PROMPT, ABSENT, Shape, caption_text, make_example, make_batch, random_scene
 from .detection import parse_detections
 from .segmentation import VQVAEDecoder, parse_segmentations
 from .mask_vae import mask_iou
 
 # %% auto #0
 __all__ = ['ASSETS', 'TINY_CHECKPOINT', 'TINY_TOKENIZER', 'TINY_VAE', 'TINY_IMAGE_SIZE', 'TINY_MAX_LENGTH', 'PATCH_CLASSES',
-           'WIDTHS', 'TASK_WEIGHTS', 'tiny_config', 'loc_code', 'sincos_2d', 'init_from_scratch', 'patch_labels',
-           'PatchClassifier', 'patch_batch', 'pretrain_vit', 'patch_accuracy', 'task_batches', 'train_tiny',
-           'load_tiny', 'box_iou', 'evaluate', 'prompt_notice']
+           'WIDTHS', 'TASK_WEIGHTS', 'ABSENT_STAGE', 'tiny_config', 'loc_code', 'sincos_2d', 'init_from_scratch',
+           'patch_labels', 'PatchClassifier', 'patch_batch', 'pretrain_vit', 'patch_accuracy', 'task_batches',
+           'train_tasks', 'train_tiny', 'load_tiny', 'box_iou', 'evaluate', 'prompt_notice']
 
 # %% ../nbs/18_tiny_model.ipynb #c8c86493
 ASSETS = Path(paligemma.__file__).parent / "assets"
@@ -144,37 +144,49 @@ def patch_accuracy(classifier: PatchClassifier, n: int = 200, seed: int = 1_000_
 # %% ../nbs/18_tiny_model.ipynb #3a667b3f
 WIDTHS = (16, 24, 40, 80)
 TASK_WEIGHTS = {"caption": 0.5, "count": 0.05, "detect": 0.25, "segment": 0.2}
+ABSENT_STAGE = dict(absent=ABSENT, lr=5e-4, warmup=50)  # the last stage: absent kinds too, a gentler rate
 
 
 def task_batches(seed: int, batch_size: int, tokenizer: Tokenizer, encoder, image_size: int = TINY_IMAGE_SIZE,
-                 weights: dict = TASK_WEIGHTS):
+                 weights: dict = TASK_WEIGHTS,
+                 absent: float = ABSENT):  # share of detect/segment examples asking for a kind the image lacks
     "Endless single-task batches, each padded to the smallest of `WIDTHS` that fits it."
     from paligemma.tokenizer import tokenize
     rng = np.random.default_rng(seed)
     tasks, p = list(weights), np.asarray(list(weights.values()), np.float64)
     while True:
         task = tasks[rng.choice(len(tasks), p=p / p.sum())]
-        examples = [make_example(rng, task, image_size, encoder, absent=0.0) for _ in range(batch_size)]
+        examples = [make_example(rng, task, image_size, encoder, absent=absent) for _ in range(batch_size)]
         n = max(len(tokenize(tokenizer, [e["prefix"]], [e["suffix"]])["tokens"][0]) for e in examples)
         yield make_batch(examples, tokenizer, next(w for w in WIDTHS if w >= n))
 
 
-def train_tiny(tokenizer: Tokenizer, encoder, *, steps: int, vit_steps: int = 1000, batch_size: int = 16,
-               lr: float = 1.5e-3, warmup: int = 200, seed: int = 0, log: Callable | None = print,
-               log_every: int = 100):
-    "From scratch: `vit_steps` of `pretrain_vit`, then `steps` on the tasks; returns (model, task losses, ViT losses)."
+def train_tasks(model: PaliGemma, tokenizer: Tokenizer, encoder, *, steps: int, absent: float = ABSENT,
+                batch_size: int = 16, lr: float = 1.5e-3, warmup: int = 200, seed: int = 1,
+                log: Callable | None = print, log_every: int = 100) -> np.ndarray:
+    "Train `model` in place for `steps` on `task_batches` under a fresh AdamW schedule; returns the loss of every step."
     from paligemma.finetune import make_optimizer, train_step
-    model = init_from_scratch(tiny_config(tokenizer.vocab_size), tokenizer, seed)
-    classifier, vit_losses = pretrain_vit(model, steps=vit_steps, seed=seed + 2, log=log, log_every=log_every)
-    if log: log(f"image tower: {patch_accuracy(classifier)}")
     optimizer = make_optimizer(model, lr, steps, warmup=min(warmup, steps - 1), weight_decay=1e-4, b2=0.98)
     losses, start = [], time.time()
-    for step, batch in zip(range(steps), task_batches(seed + 1, batch_size, tokenizer, encoder)):
+    for step, batch in zip(range(steps), task_batches(seed, batch_size, tokenizer, encoder, absent=absent)):
         loss, _ = train_step(model, optimizer, batch)
         losses.append(float(loss))
         if log and (step % log_every == 0 or step == steps - 1):
             log(f"step {step:5d}  loss {np.mean(losses[-log_every:]):.4f}  {time.time() - start:6.0f} s")
-    return model, np.asarray(losses), vit_losses
+    return np.asarray(losses)
+
+
+def train_tiny(tokenizer: Tokenizer, encoder, *, steps: int, vit_steps: int = 1000, absent_steps: int = 600,
+               seed: int = 0, log: Callable | None = print, log_every: int = 100):
+    "From scratch: `pretrain_vit`, `steps` on present kinds, `absent_steps` with absent ones too; (model, losses, ViT losses)."
+    model = init_from_scratch(tiny_config(tokenizer.vocab_size), tokenizer, seed)
+    classifier, vit_losses = pretrain_vit(model, steps=vit_steps, seed=seed + 2, log=log, log_every=log_every)
+    if log: log(f"image tower: {patch_accuracy(classifier)}")
+    losses = train_tasks(model, tokenizer, encoder, steps=steps, absent=0.0, seed=seed + 1, log=log, log_every=log_every)
+    if absent_steps:
+        losses = np.concatenate([losses, train_tasks(model, tokenizer, encoder, steps=absent_steps, **ABSENT_STAGE,
+                                                     seed=seed + 3, log=log, log_every=log_every)])
+    return model, losses, vit_losses
 
 # %% ../nbs/18_tiny_model.ipynb #3b33e5f4
 def load_tiny(dtype=jnp.float32) -> tuple[PaliGemma, Tokenizer, VQVAEDecoder]:
@@ -197,12 +209,14 @@ def box_iou(a, b) -> float:
 
 def evaluate(model: PaliGemma, tokenizer: Tokenizer, decoder: VQVAEDecoder, n: int = 200, seed: int = 1_000_003,
              batch_size: int = 100) -> dict:
-    "Caption and count accuracy, detection box IoU and segmentation mask IoU on `n` fresh scenes."
+    "Caption and count accuracy, box and mask IoU for present kinds, false positives for absent ones, on `n` scenes."
     from paligemma.sampler import Sampler
     rng = np.random.default_rng(seed)
     S = model.config.image_size
     scenes = [random_scene(rng, S) for _ in range(n)]
     kinds = [objects[rng.integers(len(objects))].kind for _, objects in scenes]
+    missing = [[k for k in SHAPES if k not in {o.kind for o in objects}] for _, objects in scenes]
+    absent = [m[rng.integers(len(m))] if m else None for m in missing]  # None: the scene has all three kinds
     images = np.stack([im for im, _ in scenes]).astype(np.float32) / 127.5 - 1.0
     sampler = Sampler(model, tokenizer)
 
@@ -210,7 +224,7 @@ def evaluate(model: PaliGemma, tokenizer: Tokenizer, decoder: VQVAEDecoder, n: i
         return sum((sampler(images[i:i + batch_size], prompts[i:i + batch_size], max_new_tokens=max_new_tokens)
                     for i in range(0, n, batch_size)), [])
 
-    out = {"answers": {}, "scenes": scenes, "kinds": kinds}
+    out = {"answers": {}, "scenes": scenes, "kinds": kinds, "absent_kinds": absent}
     out["answers"]["caption"] = ask(["caption en"] * n, 20)
     out["caption"] = np.mean([a == caption_text(o) for a, (_, o) in zip(out["answers"]["caption"], scenes)])
     out["answers"]["count"] = ask([COUNT_PROMPT] * n, 4)
@@ -225,6 +239,12 @@ def evaluate(model: PaliGemma, tokenizer: Tokenizer, decoder: VQVAEDecoder, n: i
             box_ious.append(max([box_iou(b, o.box) for b in boxes], default=0.0))
             mask_ious.append(max([float(mask_iou(m, o.mask)) for m in masks], default=0.0))
     out["detect"], out["segment"] = float(np.mean(box_ious)), float(np.mean(mask_ious))
+    for task, max_new, parse in (("detect", 24, lambda a: parse_detections(a, S)),
+                                 ("segment", 72, lambda a: parse_segmentations(a, (S, S), decoder))):
+        # every image is asked (the same batches, no new compile); where no kind is absent the answer is dropped
+        answers = ask([f"{task} {a or k}" for a, k in zip(absent, kinds)], max_new)
+        out["answers"][f"{task}_absent"] = [a if k else None for a, k in zip(answers, absent)]
+        out[f"{task}_fp"] = float(np.mean([len(parse(a)) > 0 for a, k in zip(answers, absent) if k]))
     return out
 
 # %% ../nbs/18_tiny_model.ipynb #1d163d30

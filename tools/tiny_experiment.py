@@ -3,7 +3,8 @@ held-out metrics of `paligemma.pretrained.evaluate` at the `--evals` steps and a
 
 The defaults are the shipped recipe (`18_tiny_model`). Example, captions only, a narrower ViT:
     python tools/tiny_experiment.py --weights 1,0,0,0 --steps 800 --vit-width 96 --evals 400
-Without the image tower's own stage (`pretrain_vit`): --vit-steps 0.
+Without the image tower's own stage (`pretrain_vit`): --vit-steps 0. Kinds the image lacks asked from step 1500 only:
+    python tools/tiny_experiment.py --absent 0.25 --absent-from 1500 --evals 1500,2500
 """
 import argparse
 import dataclasses
@@ -36,6 +37,9 @@ p.add_argument("--warmup", type=int, default=200)
 p.add_argument("--weights", default=",".join(str(w) for w in pre.TASK_WEIGHTS.values()),
                help=f"task weights for {', '.join(pre.TASK_WEIGHTS)}")
 p.add_argument("--single", type=int, default=0, help="steps of single-shape scenes first (a curriculum)")
+p.add_argument("--absent", type=float, default=shapes.ABSENT,
+               help="share of detect/segment examples asking for a kind the image lacks")
+p.add_argument("--absent-from", type=int, default=0, help="step from which absent kinds are asked (before: none)")
 p.add_argument("--evals", default="", help="comma-separated steps to evaluate at, besides the last")
 a = p.parse_args()
 
@@ -66,12 +70,13 @@ if a.vit_steps:
 vit_time = time.time() - start
 weights = {k: w for k, w in zip(pre.TASK_WEIGHTS, map(float, a.weights.split(","))) if w > 0}
 optimizer = make_optimizer(model, a.lr, a.steps, warmup=a.warmup, weight_decay=1e-4, b2=0.98)
-data = pre.task_batches(1, a.batch_size, tokenizer, encoder, image_size=a.image_size, weights=weights)
+data = pre.task_batches(1, a.batch_size, tokenizer, encoder, image_size=a.image_size, weights=weights, absent=a.absent)
+early = pre.task_batches(1, a.batch_size, tokenizer, encoder, image_size=a.image_size, weights=weights, absent=0.0)
 evals = {int(s) for s in a.evals.split(",") if s} | {a.steps}
 train_time, losses, results = vit_time, [], []  # times count from the start of the image tower's stage
 for step in range(1, a.steps + 1):
     single[0] = step <= a.single
-    batch = next(data)
+    batch = next(early if step <= a.absent_from else data)
     t = time.time()
     losses.append(float(train_step(model, optimizer, batch)[0]))
     train_time += time.time() - t
@@ -79,6 +84,7 @@ for step in range(1, a.steps + 1):
     if step in evals:
         r = pre.evaluate(model, tokenizer, decoder)
         results.append(dict(step=step, time=round(time.time() - start), train_time=round(train_time),
-                            **{k: round(float(r[k]), 3) for k in ("caption", "count", "detect", "segment")}))
+                            **{k: round(float(r[k]), 3) for k in ("caption", "count", "detect", "segment",
+                                                                    "detect_fp", "segment_fp")}))
         print(results[-1], flush=True)
 print("RESULT", json.dumps(vars(a)), json.dumps(results), flush=True)

@@ -5,6 +5,7 @@
 # %% ../nbs/19_cli.ipynb #a68828aa
 from __future__ import annotations
 import argparse
+import functools
 import os
 import re
 import sys
@@ -60,7 +61,7 @@ def _picture(text: str) -> Path:
 
 # %% ../nbs/19_cli.ipynb #cac4e0c1
 class _Help(argparse.Action):
-    "-h/--help that first calls `fill(parser)`: defaults the library knows, imported only when help is asked for."
+    "-h/--help that first calls `fill()`: defaults the library knows, imported only when help is asked for."
     def __init__(self, option_strings, dest, fill=None, **kwargs):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show this help and exit")
         self.fill = fill
@@ -86,13 +87,14 @@ def _use_compilation_cache(args) -> Path | None:
 
 # %% ../nbs/19_cli.ipynb #b6b34efb
 def _convert(args) -> int:
-    from paligemma.checkpoints import load_checkpoint
+    from paligemma.checkpoints import load_checkpoint, resolve_checkpoint
     from paligemma.saving import companion_paths, save_checkpoint
-    src, dst = Path(args.src), Path(args.dst)
-    if not src.exists(): raise FileNotFoundError(f"checkpoint not found: {src}")
+    dst = Path(args.dst)
     if dst.is_file() and not args.overwrite: raise FileExistsError(f"{dst} exists (pass --overwrite to replace it)")
     if dst.is_dir() and any(dst.iterdir()) and not args.overwrite:
         raise FileExistsError(f"{dst} is not empty (pass --overwrite to write into it)")
+    src = resolve_checkpoint(args.src, dtype=args.dtype)  # hf:// and kaggle:// via the hub's cache
+    if not src.exists(): raise FileNotFoundError(f"checkpoint not found: {src}")
     model = load_checkpoint(src, dtype=args.dtype)
     companions = {kind: p for kind, p in companion_paths(src).items() if p.is_file()}  # a fine-tune's tokenizer, VAE
     out = save_checkpoint(model, dst, args.format, overwrite=args.overwrite, **companions)
@@ -105,7 +107,8 @@ def _add_convert(commands) -> None:
                             description="Convert a PaliGemma checkpoint. The destination's format follows its name: "
                                         "DST.npz is big_vision, anything else a Hugging Face folder. A tokenizer and "
                                         "mask decoder kept with SRC (as `paligemma finetune` writes them) go along.")
-    p.add_argument("src", metavar="SRC", help="big_vision .npz, or Hugging Face folder / .safetensors / index.json")
+    p.add_argument("src", metavar="SRC", help="big_vision .npz, Hugging Face folder / .safetensors / index.json, "
+                                              "or hf://ORG/NAME, kaggle://HANDLE")
     p.add_argument("dst", metavar="DST", help="destination .npz file or folder")
     p.add_argument("--format", choices=("npz", "safetensors"), help="override the format inferred from DST")
     p.add_argument("--dtype", choices=_DTYPES, help="parameter dtype to write (default: the source's)")
@@ -123,17 +126,21 @@ def _read_images(paths) -> list:
 def _model_files(args) -> tuple[Path, Path, Path | None, bool]:
     "(weights, tokenizer, mask decoder or None, shipped?) from the flags, a checkpoint's companions or the package."
     from paligemma import pretrained
+    from paligemma.checkpoints import is_hub_uri, resolve_checkpoint
     from paligemma.saving import companion_paths
+    from paligemma.tokenizer import tokenizer_path
     vae = Path(args.vae) if args.vae else None
     if args.checkpoint is None:
         if args.tokenizer is not None: raise ValueError("--tokenizer needs --checkpoint (the shipped model has its own)")
         ckpt, tok, vae = pretrained.TINY_CHECKPOINT, pretrained.TINY_TOKENIZER, vae or pretrained.TINY_VAE
     else:
-        ckpt = Path(args.checkpoint)
-        if not ckpt.exists(): raise FileNotFoundError(f"checkpoint not found: {ckpt}")
-        companions = {kind: p for kind, p in companion_paths(ckpt).items() if p.is_file()}
-        tok = Path(args.tokenizer) if args.tokenizer else companions.get("tokenizer")
-        vae = vae or companions.get("vae")
+        if is_hub_uri(args.checkpoint) and args.tokenizer is None: tok = None  # say so before a long download
+        else:
+            ckpt = resolve_checkpoint(args.checkpoint, dtype=args.dtype)  # hf:// and kaggle:// via the hub's cache
+            if not ckpt.exists(): raise FileNotFoundError(f"checkpoint not found: {ckpt}")
+            companions = {kind: p for kind, p in companion_paths(ckpt).items() if p.is_file()}
+            tok = tokenizer_path(args.tokenizer) if args.tokenizer else companions.get("tokenizer")
+            vae = vae or companions.get("vae")
         if tok is None:
             raise ValueError("--checkpoint needs --tokenizer: the SentencePiece model it was trained with "
                              "(paligemma_tokenizer.model for the official checkpoints; a checkpoint written by "
@@ -144,18 +151,17 @@ def _model_files(args) -> tuple[Path, Path, Path | None, bool]:
 
 
 def _load_model(args, files):
-    "(model, tokenizer, mask decoder or None) from `_model_files`."
+    "(model, tokenizer) from `_model_files`."
     from paligemma.checkpoints import load_checkpoint
-    from paligemma.segmentation import VQVAEDecoder
     from paligemma.tokenizer import Tokenizer
-    ckpt, tok, vae, shipped = files
+    ckpt, tok, _, shipped = files
     tokenizer = Tokenizer(tok)
     dtype = args.dtype or ("float32" if shipped else None)  # the shipped file is bfloat16 and runs in float32
     model = load_checkpoint(ckpt, dtype=dtype, progress=False if (args.quiet or shipped) else None)
     if tokenizer.vocab_size > model.config.llm.vocab_size:
         raise ValueError(f"the tokenizer has {tokenizer.vocab_size} pieces but the model's vocabulary is "
                          f"{model.config.llm.vocab_size}: they do not belong together")
-    return model, tokenizer, (VQVAEDecoder.from_npz(vae) if vae else None)
+    return model, tokenizer
 
 
 def _model_limit(model, shipped: bool) -> int:
@@ -165,11 +171,18 @@ def _model_limit(model, shipped: bool) -> int:
     return pretrained.TINY_MAX_LENGTH if tiny else GEMMA_CONTEXT
 
 # %% ../nbs/19_cli.ipynb #9e40c0d1
-def _objects(text: str, image, vae) -> list[dict]:
+@functools.cache
+def _mask_decoder(path: Path):
+    "The mask VQ-VAE, loaded the first time an answer has masks to draw (most runs never need it)."
+    from paligemma.segmentation import VQVAEDecoder
+    return VQVAEDecoder.from_npz(path)
+
+
+def _objects(text: str, image, vae: Path | None) -> list[dict]:
     "Boxes (and masks, for a segment answer with a decoder at hand) in an answer, in the image's pixels."
     from paligemma.detection import parse_detections
     from paligemma.segmentation import parse_segmentations
-    if vae is not None and "<seg" in text: return parse_segmentations(text, image.shape[:2], vae)
+    if vae is not None and "<seg" in text: return parse_segmentations(text, image.shape[:2], _mask_decoder(vae))
     return parse_detections(text, image.shape[:2])
 
 
@@ -207,7 +220,7 @@ def _generate(args) -> int:
     _use_compilation_cache(args)
     images = _read_images(args.images)
     files = _model_files(args)
-    model, tokenizer, vae = _load_model(args, files)
+    model, tokenizer = _load_model(args, files)
     from paligemma.sampler import Sampler
     from paligemma.tokenizer import tokenize
     n_prompt = len(tokenize(tokenizer, [args.prompt])["tokens"][0])
@@ -224,7 +237,7 @@ def _generate(args) -> int:
         answers += sampler(chunk, [args.prompt] * len(chunk), max_new_tokens=args.max_new_tokens,
                            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     for i, (path, image, text) in enumerate(zip(args.images, images, answers)):
-        objects = _objects(text, image, vae) if (args.json or args.draw) else []
+        objects = _objects(text, image, files[2]) if (args.json or args.draw) else []
         if args.json:
             print(json.dumps(dict(image=str(path), prompt=args.prompt, answer=text,
                                   objects=[dict(label=o["label"], box=[round(float(v), 2) for v in o["box"]])
@@ -245,10 +258,10 @@ _CACHE_HELP = ("Compiled programs are kept in $XDG_CACHE_HOME/paligemma/jax (~/.
 
 def _add_common(p, *, what: str) -> None:
     "The flags `generate` and `finetune` share: which model, how to load it, the cache."
-    p.add_argument("--checkpoint", help=f"{what} weights: big_vision .npz or Hugging Face folder "
-                                        "(default: the tiny shapes model shipped with the package)")
-    p.add_argument("--tokenizer", help="SentencePiece .model for --checkpoint (default: the one kept with it by "
-                                       "`paligemma finetune`; official checkpoints need it)")
+    p.add_argument("--checkpoint", help=f"{what} weights: big_vision .npz, Hugging Face folder, hf://ORG/NAME or "
+                                        "kaggle://HANDLE (default: the tiny shapes model shipped with the package)")
+    p.add_argument("--tokenizer", help="SentencePiece .model (or hf://ORG/NAME) for --checkpoint (default: the one "
+                                       "kept with it by `paligemma finetune`; official checkpoints need it)")
     p.add_argument("--vae", help="mask VQ-VAE .npz (vae-oid.npz for official checkpoints) for `segment` masks "
                                  "(default: the shipped model's, or the one kept with --checkpoint)")
     p.add_argument("--dtype", choices=_DTYPES, help="parameter dtype (default: the checkpoint's; float32 for the "
@@ -327,7 +340,7 @@ def _finetune(args) -> int:
     _use_compilation_cache(args)
     examples = read_jsonl(args.data)
     files = _model_files(args)
-    model, tokenizer, _ = _load_model(args, files)
+    model, tokenizer = _load_model(args, files)
     for e in examples:
         n = len(tokenize(tokenizer, [e["prefix"]], [e["suffix"]])["tokens"][0])
         if n > args.max_len:

@@ -111,6 +111,10 @@ def test_convert_refuses_a_non_empty_destination_in_cli_terms(env, tmp_path):
     assert (tmp_path / "x.npz").read_bytes() == b"old" and (tmp_path / "hf" / "keep.txt").read_text() == "mine"
 
 
+def test_hub_checkpoint_without_tokenizer_fails_before_downloading(env):
+    one_line_error(cli(env, *GEN, "--checkpoint", "hf://google/paligemma-3b-pt-224"), 1, "--checkpoint needs --tokenizer")
+
+
 def test_draw_missing_folder_fails_before_loading(env, tmp_path):
     "Refused while parsing: the missing --checkpoint is never looked at (that would be status 1)."
     r = cli(env, *GEN, "--checkpoint", tmp_path / "none.npz", "--draw", tmp_path / "no" / "such" / "out.png")

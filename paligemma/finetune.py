@@ -5,18 +5,21 @@
 # %% ../nbs/16_finetune.ipynb #a0f6eefa
 from __future__ import annotations
 import math
+from collections.abc import Callable, Sequence
 from typing import Literal
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 from .gemma.layers import Attention, FeedForward, LoRAParam
 from .model import PaliGemma, _check_inputs
+from .tokenizer import Tokenizer, tokenize
 
 # %% auto #0
 __all__ = ['Reduction', 'BATCH_KEYS', 'Trainable', 'DEFAULT_LR', 'DEFAULT_LORA_RANK', 'DEFAULT_LORA_ALPHA', 'cross_entropy',
            'loss_fn', 'trainable_filter', 'add_lora', 'merge_lora', 'count_params', 'cast_params', 'make_optimizer',
-           'train_step']
+           'train_step', 'finetune']
 
 # %% ../nbs/16_finetune.ipynb #20d21e84
 Reduction = Literal["tokens", "examples"]
@@ -118,11 +121,6 @@ def make_optimizer(
     tx = adamw if clip_norm is None else optax.chain(optax.clip_by_global_norm(clip_norm), adamw)
     return nnx.Optimizer(model, tx, wrt=wrt)
 
-# %% ../nbs/16_finetune.ipynb #fc6324e3
-DEFAULT_LR: dict[str, float] = {"all": 1e-4, "attention": 1e-4, "lora": 1e-4}  # peak learning rate per `Trainable`
-DEFAULT_LORA_RANK: int = 8
-DEFAULT_LORA_ALPHA: float | None = None  # None: alpha = rank (scale 1)
-
 # %% ../nbs/16_finetune.ipynb #88c63873
 @nnx.jit(static_argnames=("reduction", "softcap"))
 def train_step(
@@ -139,3 +137,48 @@ def train_step(
     loss, grads = grad_fn(model)
     optimizer.update(model, grads)
     return loss, optax.tree.norm(grads)
+
+# %% ../nbs/16_finetune.ipynb #26d139a3
+DEFAULT_LR: dict[str, float] = {"all": 3e-4, "attention": 1e-3, "lora": 3e-3}  # peak rate per `Trainable`, measured
+DEFAULT_LORA_RANK: int = 8
+DEFAULT_LORA_ALPHA: float | None = None  # None: alpha = rank, a scale of 1
+
+
+def finetune(
+    model: PaliGemma,  # trained in place; LoRA adapters are merged into it before returning
+    tokenizer: Tokenizer,
+    examples: Sequence[dict],  # {"image": float32[S, S, 3] in [-1, 1], "prefix": str, "suffix": str}
+    trainable: Trainable,
+    *,
+    steps: int = 200,
+    lr: float | None = None,  # peak learning rate; None: DEFAULT_LR[trainable]
+    batch_size: int = 8,
+    warmup: int | None = None,  # None: steps // 10
+    lora_rank: int = DEFAULT_LORA_RANK,
+    lora_alpha: float | None = DEFAULT_LORA_ALPHA,  # LoRA scale alpha / rank; None: 1
+    max_len: int | None = None,  # text tokens per example; None: the longest example's
+    seed: int = 0,  # the adapters' initialisation and the order of the examples
+    on_step: Callable[[int, float], None] | None = None,  # called with (step, loss) after every step
+) -> list[float]:  # the training loss of every step
+    "Fine-tune `model` on image/prefix/suffix examples with AdamW, warmup and cosine decay: the CLI's recipe."
+    trainable_filter(trainable)
+    if not examples: raise ValueError("finetune: no examples")
+    for i, e in enumerate(examples):
+        missing = [k for k in ("image", "prefix", "suffix") if k not in e]
+        if missing: raise KeyError(f"finetune: example {i} lacks {missing}")
+    if batch_size < 1: raise ValueError(f"finetune: batch_size must be >= 1; got {batch_size}")
+    data = tokenize(tokenizer, [e["prefix"] for e in examples], [e["suffix"] for e in examples], max_len=max_len)
+    data["images"] = np.stack([np.asarray(e["image"], np.float32) for e in examples])
+    if trainable == "lora": add_lora(model, lora_rank, alpha=lora_alpha, rngs=nnx.Rngs(seed))
+    lr = DEFAULT_LR[trainable] if lr is None else lr
+    optimizer = make_optimizer(model, lr, steps, warmup=steps // 10 if warmup is None else warmup,
+                               wrt=trainable_filter(trainable))
+    rng, order, losses = np.random.default_rng(seed), [], []
+    for step in range(steps):
+        while len(order) < batch_size: order += list(rng.permutation(len(examples)))
+        chosen, order = order[:batch_size], order[batch_size:]
+        loss, _ = train_step(model, optimizer, {k: v[chosen] for k, v in data.items()})
+        losses.append(float(loss))
+        if on_step is not None: on_step(step, losses[-1])
+    if trainable == "lora": merge_lora(model)
+    return losses

@@ -163,6 +163,10 @@ def test_finetuned_checkpoint_remembers_its_tokenizer(env, tmp_path):
     r = cli(env, "generate", tmp_path / "0.png", "--prompt", "segment square", "--checkpoint", tmp_path / "ft.npz",
             "--draw", tmp_path / "seg.png", "--max-new-tokens", "8")
     assert r.returncode == 0 and r.stdout.strip() and (tmp_path / "seg.png").is_file(), r.stderr
+    # convert takes the companions along: a Hugging Face folder keeps them inside, as transformers' repos do
+    assert cli(env, "convert", tmp_path / "ft.npz", tmp_path / "ft-hf").returncode == 0
+    assert (tmp_path / "ft-hf" / "tokenizer.model").read_bytes() == TINY_TOKENIZER.read_bytes()
+    assert (tmp_path / "ft-hf" / "vae.npz").read_bytes() == TINY_VAE.read_bytes()
     # an official checkpoint carries no tokenizer: the flag is still needed, and said so
     one_line_error(cli(env, *GEN, "--checkpoint", TINY_CHECKPOINT), 1, "--checkpoint needs --tokenizer")
 

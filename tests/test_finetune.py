@@ -154,3 +154,22 @@ def test_bad_choices(pg1):
     state, config, batch = pg1
     with pytest.raises(KeyError, match="lacks \\['loss_mask'\\]"):
         loss_fn(model_from_hf(state, config), {k: v for k, v in batch.items() if k != "loss_mask"})
+
+
+def test_defaults_and_recipe_errors(pg1):
+    "One default learning rate per choice, LoRA's the largest (bench/RESULTS.md); bad recipes fail before training."
+    from paligemma.finetune import DEFAULT_LORA_RANK, DEFAULT_LR, finetune
+    assert set(DEFAULT_LR) == {"all", "attention", "lora"} and DEFAULT_LORA_RANK >= 1
+    assert DEFAULT_LR["lora"] >= 10 * DEFAULT_LR["all"]  # a fresh adapter moves its outputs ~d / r times more slowly
+    state, config, batch = pg1
+    model = model_from_hf(state, config)
+    before = flat_params(model)
+    image = np.asarray(batch["images"][0])
+    with pytest.raises(ValueError, match="'all', 'attention' or 'lora'"): finetune(model, None, [], "mlp")
+    with pytest.raises(ValueError, match="no examples"): finetune(model, None, [], "lora")
+    with pytest.raises(KeyError, match="example 1 lacks \\['prefix'\\]"):
+        finetune(model, None, [dict(image=image, prefix="a", suffix="b"), dict(image=image, suffix="b")], "all")
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        finetune(model, None, [dict(image=image, prefix="a", suffix="b")], "all", batch_size=0)
+    after = flat_params(model)
+    assert sorted(after) == sorted(before) and all(np.array_equal(before[k], after[k]) for k in before)

@@ -329,8 +329,6 @@ def _training_images(args, examples, processor) -> dict:
 
 
 def _finetune(args) -> int:
-    import numpy as np
-    from flax import nnx
     from paligemma import finetune as ft
     from paligemma.processor import Processor
     from paligemma.saving import save_checkpoint
@@ -346,22 +344,12 @@ def _finetune(args) -> int:
         if n > args.max_len:
             raise ValueError(f"{args.data}:{e['line']}: {n} tokens, more than --max-len {args.max_len}")
     images = _training_images(args, examples, Processor(tokenizer, model.config.image_size))
-    if args.trainable == "lora":
-        ft.add_lora(model, args.lora_rank or ft.DEFAULT_LORA_RANK, alpha=getattr(ft, "DEFAULT_LORA_ALPHA", None),
-                    rngs=nnx.Rngs(args.seed))
-    lr = args.lr or ft.DEFAULT_LR[args.trainable]
-    warmup = args.steps // 10 if args.warmup is None else args.warmup
-    optimizer = ft.make_optimizer(model, lr, args.steps, warmup=warmup, wrt=ft.trainable_filter(args.trainable))
-    rng, order = np.random.default_rng(args.seed), []
-    for step in range(args.steps):
-        if len(order) < args.batch_size: order += list(rng.permutation(len(examples)))
-        chosen, order = [examples[i] for i in order[:args.batch_size]], order[args.batch_size:]
-        batch = tokenize(tokenizer, [e["prefix"] for e in chosen], [e["suffix"] for e in chosen], max_len=args.max_len)
-        batch["images"] = np.stack([images[e["image"]] for e in chosen])
-        loss, _ = ft.train_step(model, optimizer, batch)
-        if step % args.log_every == 0 or step == args.steps - 1:
-            print(f"step {step:5d}  loss {float(loss):.4f}", file=sys.stderr)
-    if args.trainable == "lora": ft.merge_lora(model)
+
+    def log(step: int, loss: float):
+        if step % args.log_every == 0 or step == args.steps - 1: print(f"step {step:5d}  loss {loss:.4f}", file=sys.stderr)
+    ft.finetune(model, tokenizer, [dict(e, image=images[e["image"]]) for e in examples], args.trainable,
+                steps=args.steps, lr=args.lr, batch_size=args.batch_size, warmup=args.warmup, max_len=args.max_len,
+                lora_rank=args.lora_rank or ft.DEFAULT_LORA_RANK, seed=args.seed, on_step=log)  # merges LoRA
     written = save_checkpoint(model, out, overwrite=args.overwrite, tokenizer=files[1], vae=files[2])
     print(f"wrote {written} with its tokenizer{' and mask decoder' if files[2] else ''}", file=sys.stderr)
     return 0

@@ -5,6 +5,8 @@ The defaults are the shipped recipe (`18_tiny_model`). Example, captions only, a
     python tools/tiny_experiment.py --weights 1,0,0,0 --steps 800 --vit-width 96 --evals 400
 Without the image tower's own stage (`pretrain_vit`): --vit-steps 0. Kinds the image lacks asked from step 1500 only:
     python tools/tiny_experiment.py --absent 0.25 --absent-from 1500 --evals 1500,2500
+The last stage alone (ABSENT_STAGE), from the 3,500-step weights of commit 9dcb7b5 saved as old.npz:
+    python tools/tiny_experiment.py --init old.npz --vit-steps 0 --steps 200 --lr 5e-4 --warmup 50 --absent 0.1
 """
 import argparse
 import dataclasses
@@ -40,6 +42,7 @@ p.add_argument("--single", type=int, default=0, help="steps of single-shape scen
 p.add_argument("--absent", type=float, default=shapes.ABSENT,
                help="share of detect/segment examples asking for a kind the image lacks")
 p.add_argument("--absent-from", type=int, default=0, help="step from which absent kinds are asked (before: none)")
+p.add_argument("--init", default="", help="start from this checkpoint (e.g. an earlier shipped model) instead of scratch")
 p.add_argument("--evals", default="", help="comma-separated steps to evaluate at, besides the last")
 a = p.parse_args()
 
@@ -62,7 +65,11 @@ config = dataclasses.replace(
     vit=base.vit.replace(width=a.vit_width, depth=a.vit_depth, mlp_dim=4 * a.vit_width, num_heads=a.vit_heads,
                          patch_size=a.patch),
     llm=base.llm.replace(width=a.llm_width, depth=a.llm_depth, mlp_dim=4 * a.llm_width))
-model = pre.init_from_scratch(config, tokenizer)
+if a.init:
+    from paligemma.checkpoints import load_checkpoint
+    model = load_checkpoint(a.init, progress=False)
+else:
+    model = pre.init_from_scratch(config, tokenizer)
 start = time.time()
 if a.vit_steps:
     classifier, _ = pre.pretrain_vit(model, steps=a.vit_steps, seed=2)

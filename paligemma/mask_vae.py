@@ -178,8 +178,10 @@ def train_mask_vae(cfg: MaskVAEConfig = MaskVAEConfig(),
 SHAPES_VAE = Path(str(importlib.resources.files("paligemma"))) / "assets" / "shapes_vae.npz"  # the shipped VAE
 
 
-def load_shapes_vae(path: str | Path = SHAPES_VAE) -> tuple[VQVAEEncoder, VQVAEDecoder]:
+def load_shapes_vae(path: str | Path | None = None,  # None: the shipped file, `SHAPES_VAE`
+                    ) -> tuple[VQVAEEncoder, VQVAEDecoder]:
     "The encoder and decoder of the shipped shapes VQ-VAE (or another file in the `vae-oid.npz` layout)."
+    path = SHAPES_VAE if path is None else path
     return VQVAEEncoder.from_npz(path), VQVAEDecoder.from_npz(path)
 
 # %% ../nbs/17_mask_vae.ipynb #52c1985e

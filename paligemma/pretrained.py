@@ -100,7 +100,7 @@ class PatchClassifier(nnx.Module):
 
     def __call__(self, images): return self.out(self.img(images))  # [B, S, S, 3] -> [B, P, classes]
 
-
+# %% ../nbs/18_tiny_model.ipynb #9abccb86
 def patch_batch(rng: np.random.Generator, batch_size: int, image_size: int, patch_size: int):
     "Random scenes in [-1, 1] and their `patch_labels`."
     scenes = [random_scene(rng, image_size) for _ in range(batch_size)]

@@ -49,13 +49,14 @@ def _nonempty(text: str) -> str:
     return text
 
 
+_DRAW_FORMATS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".tif", ".tiff")  # images `draw_detections` writes
+
+
 def _picture(text: str) -> Path:
-    "An argparse type for --draw: a file in an existing folder, its extension an image format Pillow writes."
-    from PIL import Image
+    "An argparse type for --draw: a file in an existing folder, its extension an image format we draw in."
     path = Path(text)
-    if Image.registered_extensions().get(path.suffix.lower()) not in Image.SAVE:
-        raise argparse.ArgumentTypeError(f"must end in an image extension Pillow writes (.png, .jpg, .webp, ...), "
-                                         f"got {text!r}")
+    if path.suffix.lower() not in _DRAW_FORMATS:
+        raise argparse.ArgumentTypeError(f"must end in an image extension ({', '.join(_DRAW_FORMATS)}), got {text!r}")
     if not path.parent.is_dir(): raise argparse.ArgumentTypeError(f"must be in a folder that exists: {text!r}")
     return path
 
@@ -190,23 +191,6 @@ def _draw_path(base: Path, i: int, n: int) -> Path:
     return base if n == 1 else base.with_name(f"{base.stem}-{i}{base.suffix}")
 
 
-def _save_drawing(image, objects: list[dict], path: Path) -> None:
-    "`draw_detections` over `image`, written to `path` in the format its extension names, atomically."
-    import io
-    from PIL import Image
-    from paligemma.detection import draw_detections
-    png = io.BytesIO()
-    draw_detections(image, objects).savefig(png, format="png")
-    png.seek(0)
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with Image.open(png) as picture:
-            picture.convert("RGB").save(tmp, format=Image.registered_extensions()[path.suffix.lower()])
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _prompt_notice(prompt: str) -> None:
     "The shipped model's one-line notice for a prompt outside the tasks it was taught, on stderr."
     from paligemma import pretrained
@@ -245,8 +229,9 @@ def _generate(args) -> int:
         else:
             print(text if len(images) == 1 else f"{path}: {text}")
         if args.draw:
+            from paligemma.detection import draw_detections
             out = _draw_path(args.draw, i, len(images))
-            _save_drawing(image, objects, out)
+            draw_detections(image, objects, path=out)  # the format its extension names, atomically
             print(f"drew {len(objects)} object{'s' * (len(objects) != 1)} to {out}", file=sys.stderr)
     return 0
 

@@ -77,7 +77,7 @@ FT = ["finetune", "--data", "train.jsonl", "--out", "out.npz"]
     (GEN + ["--top-k", "0"], "--top-k must be >= 1, got 0"),
     (GEN + ["--seed", "-3"], "--seed must be >= 0, got -3"),
     (["generate", SHAPES_PNG, "--prompt", ""], "--prompt must not be empty"),
-    (GEN + ["--draw", "boxes.xyz"], "--draw must end in an image extension Pillow writes"),
+    (GEN + ["--draw", "boxes.xyz"], "--draw must end in an image extension (.png, .jpg"),
     (GEN + ["--dtype", "int8"], "--dtype: invalid choice: 'int8'"),
     (FT + ["--log-every", "0"], "--log-every must be >= 1, got 0"),
     (FT + ["--steps", "0"], "--steps must be >= 1, got 0"),

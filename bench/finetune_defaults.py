@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import paligemma.finetune as ft  # noqa: E402
 from paligemma.checkpoints import load_checkpoint  # noqa: E402
 from paligemma.gemma.layers import LoRA  # noqa: E402
-from paligemma.pretrained import load_tiny  # noqa: E402
+from paligemma.demo.tiny_model import load_tiny  # noqa: E402
 from paligemma.processor import Processor  # noqa: E402
 from paligemma.sampler import Sampler  # noqa: E402
-from paligemma.shapes import COLORS, caption_text, random_scene  # noqa: E402
+from paligemma.demo.shapes import COLORS, caption_text, random_scene  # noqa: E402
 
 WORDS = ("one", "two", "three")
 TASKS = {  # name: (prompt, answer of a scene's objects (left to right), every possible answer)

@@ -11,16 +11,17 @@ _EXPORTS = {
     "paligemma.model": ["PaliGemma", "PaliGemmaConfig", "make_attn_mask", "param_count"],
     "paligemma.checkpoints": ["CheckpointError", "load_checkpoint"],
     "paligemma.gemma.cache": ["KVCache"],
-    "paligemma.gemma.sow": ["SowConfig", "records", "set_sow"],
+    "paligemma.nn": ["records"],
+    "paligemma.sow": ["SowConfig", "set_sow"],
     "paligemma.sampler": ["Sampler"],
     "paligemma.tokenizer": ["Tokenizer", "tokenize"],
     "paligemma.processor": ["Processor"],
     "paligemma.saving": ["save_checkpoint"],
-    "paligemma.segmentation": ["VQVAEDecoder", "parse_segmentations"],
-    "paligemma.detection": ["boxes_to_text", "draw_detections", "parse_detections"],
+    "paligemma.tasks.segmentation": ["VQVAEDecoder", "parse_segmentations"],
+    "paligemma.tasks.detection": ["boxes_to_text", "draw_detections", "parse_detections"],
     "paligemma.finetune": ["add_lora", "cast_params", "cross_entropy", "loss_fn", "make_optimizer", "merge_lora",
                            "train_step", "trainable_filter"],
-    "paligemma.pretrained": ["load_tiny"],
+    "paligemma.demo.tiny_model": ["load_tiny"],
     "paligemma.sharding": ["create_sharded", "make_mesh", "shard_batch", "shard_model"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -28,7 +29,7 @@ __all__ = sorted(_MODULE_OF)
 
 
 def __getattr__(name: str):
-    "A public name, imported from its module on first use; or a submodule (`paligemma.pretrained`)."
+    "A public name, imported from its module on first use; or a submodule (`paligemma.demo.tiny_model`)."
     if name in _MODULE_OF:
         value = getattr(_importlib.import_module(_MODULE_OF[name]), name)
         globals()[name] = value  # later uses are plain attribute lookups

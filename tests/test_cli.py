@@ -48,7 +48,7 @@ def test_help_imports_no_jax(env):
 
 def test_help_states_the_defaults_in_use(env):
     from paligemma.finetune import DEFAULT_LORA_RANK, DEFAULT_LR
-    from paligemma.pretrained import TINY_MAX_LENGTH
+    from paligemma.demo.tiny_model import TINY_MAX_LENGTH
     generate = " ".join(cli(env, "generate", "--help").stdout.split())
     assert f"the model's limit: {TINY_MAX_LENGTH} for the shipped model" in generate
     assert "[y1, x1, y2, x2] (top, left, bottom, right) in pixels of the original image" in generate
@@ -101,7 +101,7 @@ def test_small_steps_get_a_valid_warmup_by_default(env, tmp_path):
 
 
 def test_convert_refuses_a_non_empty_destination_in_cli_terms(env, tmp_path):
-    from paligemma.pretrained import TINY_CHECKPOINT
+    from paligemma.demo.tiny_model import TINY_CHECKPOINT
     (tmp_path / "hf").mkdir()
     (tmp_path / "hf" / "keep.txt").write_text("mine")
     one_line_error(cli(env, "convert", TINY_CHECKPOINT, tmp_path / "hf"), 1,
@@ -137,13 +137,13 @@ def test_draw_jpeg_and_json_boxes(env, tmp_path):
 def test_shipped_model_dtype_and_prompt_notice(env):
     r = cli(env, "generate", SHAPES_PNG, "--prompt", "detect elephant", "--dtype", "bfloat16")
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
-    if hasattr(__import__("paligemma.pretrained").pretrained, "prompt_notice"):
+    if hasattr(__import__("paligemma.demo.tiny_model").demo.tiny_model, "prompt_notice"):
         assert r.stderr.count("\n") == 1 and '"detect elephant" is outside them' in r.stderr, r.stderr
 
 
 def _dataset(folder: Path, n: int) -> Path:
     "`n` shapes scenes and a JSONL file asking for the leftmost shape's colour."
-    from paligemma.shapes import random_scene
+    from paligemma.demo.shapes import random_scene
     rng, rows = np.random.default_rng(0), []
     for i in range(n):
         image, objects = random_scene(rng)
@@ -154,7 +154,7 @@ def _dataset(folder: Path, n: int) -> Path:
 
 
 def test_finetuned_checkpoint_remembers_its_tokenizer(env, tmp_path):
-    from paligemma.pretrained import TINY_CHECKPOINT, TINY_TOKENIZER, TINY_VAE
+    from paligemma.demo.tiny_model import TINY_CHECKPOINT, TINY_TOKENIZER, TINY_VAE
     data = _dataset(tmp_path, 4)
     r = cli(env, "finetune", "--data", data, "--out", tmp_path / "ft.npz", "--steps", "3", "--batch-size", "4")
     assert r.returncode == 0, r.stderr

@@ -28,7 +28,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 
 def page_name(nb: Path) -> str:
-    "The page nbdev makes of a notebook: `08_sampler.ipynb` -> `sampler.html` (nbdev's own rule)."
+    "The page nbdev makes of a notebook: `10_sampler.ipynb` -> `sampler.html` (nbdev's own rule)."
     from nbdev.doclinks import _nbpath2html
     return _nbpath2html(nb).name
 

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from paligemma.finetune import finetune
-from paligemma.pretrained import load_tiny
+from paligemma.demo.tiny_model import load_tiny
 from paligemma.processor import Processor
 from paligemma.sampler import Sampler
-from paligemma.shapes import random_scene
+from paligemma.demo.shapes import random_scene
 
 PROMPT, WORDS = "answer en how many shapes in words?", ("one", "two", "three")  # a question the model never saw
 README_COMMAND = "paligemma finetune --data train.jsonl --out f.npz --steps 200 --trainable lora"

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from paligemma.detection import draw_detections
+from paligemma.tasks.detection import draw_detections
 from paligemma.processor import Processor, to_rgb_uint8
 from paligemma.tokenizer import Tokenizer, train_test_tokenizer
 

@@ -1,4 +1,4 @@
-"""Sowing (`paligemma.gemma.sow`): what both towers record, checked against transformers' own attentions, hidden
+"""Sowing (`paligemma.sow`): what both towers record, checked against transformers' own attentions, hidden
 states and hooked MLP activations on the same random weights; recording changes no output bit and costs nothing off."""
 import jax
 import jax.numpy as jnp
@@ -8,7 +8,8 @@ import torch
 from flax import nnx
 
 from paligemma.checkpoints import config_from_hf, model_from_hf
-from paligemma.gemma.sow import SowConfig, records, set_sow
+from paligemma.sow import SowConfig, set_sow
+from paligemma.nn import records
 from paligemma.model import make_attn_mask
 from paligemma.sampler import Sampler
 from hf_utils import batch_with_padding, hf_inputs, hf_random_model, hf_state_numpy, hf_tiny_config

@@ -11,8 +11,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from paligemma.pretrained import sincos_2d
-from paligemma.shapes import SHAPES, random_scene
+from paligemma.demo.tiny_model import sincos_2d
+from paligemma.demo.shapes import SHAPES, random_scene
 from paligemma.vit.model import ViT, ViTConfig
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

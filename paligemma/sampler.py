@@ -79,7 +79,7 @@ def _emit(state: _LoopState, logits, eos_id, sample) -> _LoopState:
                          done=state.done | (token == eos_id), key=key, step_logits=step_logits)
 
 
-def _generate(graphdef, state, layer_states, images, tokens, lengths, key, temperature, top_p, *, max_new_tokens: int,
+def _generate(graphdef, state, images, tokens, lengths, key, temperature, top_p, *, max_new_tokens: int,
               greedy: bool, top_k, use_top_p: bool, eos_id: int, cache_dtype, return_logits: bool,
               cache_sharding=None):
     model = nnx.merge(graphdef, state)
@@ -95,7 +95,7 @@ def _generate(graphdef, state, layer_states, images, tokens, lengths, key, tempe
         cache = KVCache.create(model.config.llm, B, P + L + N - 1, cache_dtype, cache_sharding)
         return prefill(model.llm, x, positions, mask, last, cache)
 
-    def step(model, previous, cache): return extend(model.llm, previous, cache, layer_states)
+    def step(model, previous, cache): return extend(model.llm, previous, cache)
 
     record = sowing(model)  # static: without recording, none of what follows `if record` is traced
     prefix = per_token = None
@@ -138,13 +138,10 @@ def bucket_length(n: int, minimum: int = 16) -> int:
 class Sampler:
     "Generates text tokens from images and prompts with a KV cache, compiled end to end."
     def __init__(self, model: PaliGemma, tokenizer=None, *, cache_dtype=None, max_length: int | None = None,
-                 unstack_layers: bool = False,
                  mesh=None):  # a device mesh the model is sharded on: inputs and KV cache are split over it too
         self.model, self.tokenizer = model, tokenizer
         self.cache_dtype = jnp.dtype(cache_dtype or model.llm.embedder.dtype)
         self.max_length = max_length  # optional cap on image + prompt + generated tokens (cache slots)
-        # CPU: decode from a per-layer copy of the decoder's weights (XLA:CPU copies slices of the stack per step)
-        self.layer_states = model.llm.unstacked_layers() if unstack_layers else None
         self.mesh = mesh
         self.sown = None  # after a call, when the model records (`set_sow`): {"prefix": ..., "tokens": ...}
         shardings = {}
@@ -211,7 +208,7 @@ class Sampler:
             cache_sharding = sharding_of_cache(self.mesh, self.model.config.llm.num_kv_heads, global_batch_size(B))
         graphdef, state = nnx.split(self.model)
         tokens, lengths, logprobs, step_logits, (prefix, per_token) = self._compiled(
-            graphdef, state, self.layer_states, images, prompt_tokens.astype(jnp.int32), jnp.asarray(prompt_lengths, jnp.int32),
+            graphdef, state, images, prompt_tokens.astype(jnp.int32), jnp.asarray(prompt_lengths, jnp.int32),
             jax.random.key(seed), jnp.float32(temperature or 1.0), jnp.float32(top_p or 1.0),
             max_new_tokens=int(max_new_tokens), greedy=temperature == 0, top_k=None if top_k is None else int(top_k),
             use_top_p=top_p is not None, eos_id=-1 if eos_id is None else int(eos_id), cache_dtype=self.cache_dtype,

@@ -185,13 +185,9 @@ def test_sampler_records_per_token_equal_the_forward_pass(pg1):
     try:
         sampler = Sampler(model)
         new, _, _ = sampler.generate_tokens(images, tokens, lengths, N, eos_id=None)
-        unstacked = Sampler(model, unstack_layers=True)  # the CPU decode path runs the layers one by one
-        unstacked.generate_tokens(images, tokens, lengths, N, eos_id=None)
     finally:
         set_sow(model, None)
     per_token = {k: np.asarray(v) for k, v in sampler.sown["tokens"].items()}
-    for k, v in unstacked.sown["tokens"].items():
-        assert np.abs(np.asarray(v) - per_token[k]).max() <= 1e-5 * max(1.0, np.abs(per_token[k]).max()), k
     # teacher-forced: each prompt followed by its generated tokens, right-padded to one width, in one forward pass
     width = int(lengths.max()) + N
     seq, real, ar = np.zeros((B, width), np.int32), np.zeros((B, width), bool), np.zeros((B, width), np.int32)

@@ -13,7 +13,7 @@ import numpy as np
 import optax
 from flax import nnx
 from .gemma.layers import Attention, FeedForward, LoRAParam
-from .model import PaliGemma, _check_inputs
+from .model import PaliGemma, check_inputs
 from .tokenizer import Tokenizer, tokenize
 
 # %% auto #0
@@ -57,7 +57,7 @@ def loss_fn(
     missing = [k for k in BATCH_KEYS if k not in batch]
     if missing: raise KeyError(f"batch lacks {missing}; a training batch has {list(BATCH_KEYS)}")
     images, tokens, input_mask, mask_ar = (batch[k] for k in BATCH_KEYS[:4])
-    _check_inputs(model.config, images, tokens, input_mask, mask_ar)
+    check_inputs(model.config, images, tokens, input_mask, mask_ar)
     x, mask, positions = model.embed(images, tokens, input_mask, mask_ar)
     pre_logits = model.llm.encode(x, positions, mask)[:, model.config.num_image_tokens:]
     return cross_entropy(model.llm.logits(pre_logits, softcap=softcap), tokens, batch["loss_mask"], reduction)

@@ -13,7 +13,7 @@ from .gemma.transformer import GemmaConfig, Transformer
 from .vit.model import ViTConfig, ViT
 
 # %% auto #0
-__all__ = ['PaliGemmaConfig', 'make_attn_mask', 'PaliGemma', 'param_count']
+__all__ = ['PaliGemmaConfig', 'make_attn_mask', 'check_inputs', 'PaliGemma', 'param_count']
 
 # %% ../nbs/06_model.ipynb #8a60d940
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +96,14 @@ def _concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def _check_inputs(config: PaliGemmaConfig, images, tokens, input_mask, mask_ar):
+def check_inputs(
+    config: PaliGemmaConfig,
+    images,  # float32[B, S, S, 3] in [-1, 1], or None
+    tokens,  # int[B, T], or None
+    input_mask=None,  # bool[B, T], or None
+    mask_ar=None,  # int[B, T], or None
+):
+    "Raise a one-line error when the model's inputs have the wrong shape, dtype or (when concrete) values."
     S = config.image_size
     if images is not None:
         if getattr(images, "ndim", None) != 4 or tuple(images.shape[1:]) != (S, S, 3):
@@ -127,6 +134,10 @@ def _check_inputs(config: PaliGemmaConfig, images, tokens, input_mask, mask_ar):
             raise ValueError(f"tokens must be in [0, {V}) (the vocabulary); got values in [{lo}, {hi}]")
 
 
+_check_inputs = check_inputs  # the old private name, until every caller imports check_inputs
+
+
+# %% ../nbs/06_model.ipynb #a878321b
 class PaliGemma(nnx.Module):
     "PaliGemma: SigLIP image tokens and Gemma text embeddings in one prefix-LM sequence."
     def __init__(self, config: PaliGemmaConfig, *, rngs: nnx.Rngs, dtype=jnp.float32, param_dtype=jnp.float32):
@@ -137,7 +148,7 @@ class PaliGemma(nnx.Module):
 
     def embed_image(self, images):  # float32[B, S, S, 3] in [-1, 1] -> [B, P, D]
         "Image tokens at the decoder width (not scaled by sqrt(D), unlike text embeddings)."
-        _check_inputs(self.config, images, None, None, None)
+        check_inputs(self.config, images, None)
         return self.img(images)
 
     def embed(self, images, tokens, input_mask=None, mask_ar=None):
@@ -160,7 +171,7 @@ class PaliGemma(nnx.Module):
         mask_ar=None,  # int[B, T]; 0 = prefix (full attention), 1 = suffix (causal); default: all prefix
     ):  # -> float32[B, T, V] logits of the text positions (no final soft cap, as in big_vision)
         "Text logits for an image and its tokens under the prefix-LM mask."
-        _check_inputs(self.config, images, tokens, input_mask, mask_ar)
+        check_inputs(self.config, images, tokens, input_mask, mask_ar)
         x, mask, positions = self.embed(images, tokens, input_mask, mask_ar)
         pre_logits = self.llm.encode(x, positions, mask)
         return self.llm.logits(pre_logits[:, self.config.num_image_tokens:], softcap=False)

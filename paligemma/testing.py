@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['REFERENCE_ENV', 'REPO_URL', 'ReferenceMissing', 'reference_candidates', 'reference_dir', 'bf16_view',
-           'load_reference']
+__all__ = ['REFERENCE_ENV', 'REPO_URL', 'REFERENCE_CHECKPOINTS', 'ReferenceMissing', 'reference_candidates', 'reference_dir',
+           'bf16_view', 'load_reference', 'reference_config']
 
 # %% ../nbs/00_testing.ipynb #92ce1652
 REFERENCE_ENV = "PALIGEMMA_REFERENCE_DIR"
@@ -64,3 +64,34 @@ def load_reference(name: str, folder: str = "bigvision") -> dict:
         if f.stem == "params": continue  # a checkpoint: load it with `load_checkpoint`
         with np.load(f) as z: out[f.stem] = {k: bf16_view(z[k]) for k in z.files}
     return out
+
+# %% ../nbs/00_testing.ipynb #11b6d284
+REFERENCE_CHECKPOINTS = {"paligemma-tiny": "pg1_tiny", "paligemma2-tiny": "pg2_tiny"}  # name -> reference case
+_QUERY_SCALES = {"rsqrt_head_dim": "head_dim", "rsqrt_emb_per_head": "width_over_heads"}  # big_vision's names
+
+
+def reference_config(
+    name: str,  # "paligemma-tiny", "paligemma2-tiny", or a case folder of reference/bigvision (e.g. "pg2_tiny_qemb")
+):  # -> PaliGemmaConfig
+    "The `PaliGemmaConfig` of a reference checkpoint, read from the `config.json` big_vision wrote beside it."
+    from paligemma.model import PaliGemmaConfig  # lesson 06; imported here so this module needs no model code
+    from paligemma.gemma.transformer import GemmaConfig
+    from paligemma.vit.model import ViTConfig
+    case = REFERENCE_CHECKPOINTS.get(name, name)
+    path = reference_dir() / "bigvision" / case / "config.json"
+    if not path.is_file():
+        raise ValueError(f"no reference checkpoint {name!r}; known: {', '.join(REFERENCE_CHECKPOINTS)}")
+    c = json.loads(path.read_text())
+    vit, llm = c["vit"], c["llm"]
+    if vit["patch_size"][0] != vit["patch_size"][1] or c["image"]["height"] != c["image"]["width"]:
+        raise ValueError(f"reference checkpoint {name!r}: only square patches and images are supported")
+    return PaliGemmaConfig(
+        ViTConfig(**{k: vit[k] for k in ("width", "depth", "mlp_dim", "num_heads")}, patch_size=vit["patch_size"][0]),
+        GemmaConfig(**{k: llm[k] for k in ("vocab_size", "width", "depth", "mlp_dim", "num_heads", "num_kv_heads",
+                                          "head_dim", "post_norms")},
+                    query_scale=_QUERY_SCALES[llm["query_pre_attn_norm"]],
+                    attn_logits_softcap=llm["attn_logits_softcap"] or None,  # big_vision writes 0.0 for none
+                    final_logits_softcap=llm["final_logits_softcap"] or None,
+                    rope_max_wavelength=float(llm["rope"]["max_wavelength"]),
+                    sliding_window=llm["sliding_window"]),
+        c["image"]["height"])

@@ -16,7 +16,7 @@ requirements = shlex.split(cfg.get('requirements', ''))
 notebooks_requirements = shlex.split(cfg.get('notebooks_requirements', ''))  # run and check the lessons (Colab)
 hub_requirements = {k: shlex.split(cfg.get(f'{k}_requirements', '')) for k in ('hf', 'kaggle')}  # official weights
 dev_requirements = (notebooks_requirements + hub_requirements['hf'] + hub_requirements['kaggle']
-                    + shlex.split(cfg.get('dev_requirements', '')))  # + the test oracles and the docs tools
+                    + shlex.split(cfg.get('dev_requirements', '')))  # + the test oracles, pyflakes (tests/test_layout.py), the docs tools
 console_scripts = cfg.get('console_scripts', '').split()
 
 setuptools.setup(

@@ -1,10 +1,21 @@
-"""Shared test setup: float32 matmuls on every backend, seeds, and a clean skip where the reference data is missing."""
+"""Shared test setup: float32 matmuls on every backend, seeds, a small tokenizer, and a clean skip without reference data."""
+import sys
+
 import jax
 import numpy as np
 import pytest
-import torch
 
 from paligemma.testing import ReferenceMissing
+
+# Sentences for the small SentencePiece models tests train (`spm_model`): prompts of every task and a few captions
+# and answers, digits included.
+TEST_TEXTS = [
+    "caption en", "answer en", "detect", "segment", "ocr", "caption es", "answer fr",
+    "a cat sitting on a red mat", "two dogs playing in the park", "a man riding a bicycle down the street",
+    "what color is the car?", "how many people are in the picture?", "is there a dog in the image?",
+    "a bowl of fruit on a wooden table", "the sign says stop", "a plane flying over the mountains at sunset",
+    "cat ; dog ; person", "there are 3 birds on the wire", "the year 2024 on a poster", "yes", "no", "red", "blue",
+]
 
 # The tolerances in these tests (1e-4 against big_vision's float32 logits, 1e-5 between sharded and single-device
 # runs) are float32 tolerances. On CPU jax computes float32 matmuls in float32 anyway; on TPU the default precision
@@ -15,8 +26,15 @@ jax.config.update("jax_default_matmul_precision", "float32")
 
 @pytest.fixture(autouse=True)
 def _seed():
-    torch.manual_seed(0)
+    if "torch" in sys.modules: sys.modules["torch"].manual_seed(0)  # tests that use torch import it at the top
     np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def spm_model(tmp_path_factory):
+    "A small SentencePiece model with PaliGemma's <loc>/<seg> pieces, trained once on TEST_TEXTS; copy it to change it."
+    from paligemma.tokenizer import train_sentencepiece
+    return train_sentencepiece(TEST_TEXTS, tmp_path_factory.mktemp("spm") / "test.model")
 
 
 @pytest.hookimpl(wrapper=True)

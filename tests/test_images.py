@@ -5,7 +5,7 @@ from PIL import Image
 
 from paligemma.tasks.detection import draw_detections
 from paligemma.processor import Processor, to_rgb_uint8
-from paligemma.tokenizer import Tokenizer, train_test_tokenizer
+from paligemma.tokenizer import Tokenizer
 
 
 def _exif(tag):
@@ -40,8 +40,8 @@ def test_alpha_on_white_and_first_frame(tmp_path):
     assert (to_rgb_uint8(tmp_path / "a.gif") == (0, 0, 255)).all()
 
 
-def test_processor_takes_a_16_bit_image(tmp_path):
-    proc = Processor(Tokenizer(train_test_tokenizer(tmp_path / "t.model")), 7)
+def test_processor_takes_a_16_bit_image(spm_model):
+    proc = Processor(Tokenizer(spm_model), 7)
     out = proc.image(Image.fromarray(np.full((9, 11), 65535, np.uint16)))
     assert out.shape == (7, 7, 3) and np.all(out == 1.0)  # white, not clipped noise
 

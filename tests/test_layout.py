@@ -1,7 +1,193 @@
 """The package's layering, read from its source with `ast`, and the reference configs the tests build models from."""
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from paligemma.testing import REFERENCE_CHECKPOINTS, reference_config, reference_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "paligemma"
+HAND_WRITTEN = {"paligemma", "paligemma._modidx", "paligemma.assets"}  # not exported by a notebook
+
+# Imports inside functions that reach a module of a later lesson, each with the reason it may. A module's top-level
+# imports never may: a lesson builds only on earlier ones.
+LATER_IMPORTS_ALLOWED = {
+    # reference_config returns the config class of lesson 06; lesson 00 (the oracles) must not need the model
+    ("paligemma.testing", "paligemma.model"): "reference_config builds a PaliGemmaConfig",
+    ("paligemma.testing", "paligemma.gemma.transformer"): "reference_config builds a GemmaConfig",
+    ("paligemma.testing", "paligemma.vit.model"): "reference_config builds a ViTConfig",
+    # hf:// tokenizer paths go through the hub (an optional extra), taught after the tokenizer
+    ("paligemma.tokenizer", "paligemma.hub"): "Tokenizer('hf://...') fetches tokenizer.model",
+    # multi-device support is the sharding lesson's; a model loaded or sampled without a mesh never imports it
+    ("paligemma.checkpoints", "paligemma.sharding"): "load_checkpoint(mesh=...) places tensors into shards",
+    ("paligemma.sampler", "paligemma.sharding"): "Sampler on a mesh shards its batch and cache",
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+PACKAGES = {name for name, path in MODULES.items() if path.name == "__init__.py"}
+TREES = {name: ast.parse(path.read_text(), str(path)) for name, path in MODULES.items()}
+
+
+def notebook_exports() -> dict[str, str]:
+    "Module name -> the stem of the notebook whose `#| default_exp` exports it."
+    out = {}
+    for nb in sorted((ROOT / "nbs").glob("[0-9][0-9]_*.ipynb")):
+        for cell in json.loads(nb.read_text())["cells"]:
+            m = re.search(r"^#\|\s*default_exp\s+(\S+)", "".join(cell["source"]), re.M)
+            if m:
+                out[f"paligemma.{m.group(1)}"] = nb.stem
+                break
+    return out
+
+
+EXPORTS = notebook_exports()
+LESSON = {module: int(stem[:2]) for module, stem in EXPORTS.items()}
+
+
+def _absolute(importer: str, node: ast.ImportFrom) -> str:
+    if not node.level: return node.module or ""
+    package = importer if importer in PACKAGES else importer.rsplit(".", 1)[0]
+    parts = package.split(".")
+    return ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else []))
+
+
+def imports(importer: str) -> list[tuple[str, str | None, int, bool]]:
+    "(paligemma module, name imported from it or None, line, inside a function) for each import in `importer`."
+    out = []
+    def visit(node, nested):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import):
+                out.extend((a.name, None, child.lineno, nested) for a in child.names if a.name.split(".")[0] == "paligemma")
+            elif isinstance(child, ast.ImportFrom):
+                target = _absolute(importer, child)
+                if target.split(".")[0] != "paligemma": continue
+                for a in child.names:  # `from paligemma.demo import tiny_model` imports a module
+                    sub = f"{target}.{a.name}"
+                    out.append((sub, None, child.lineno, nested) if sub in MODULES else
+                               (target, a.name, child.lineno, nested))
+            visit(child, nested or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+    visit(TREES[importer], False)
+    return out
+
+
+def test_every_module_is_read():
+    "The checks below see the package: the model, the sampler and the CLI, each exported by a notebook."
+    assert {"paligemma.model", "paligemma.sampler", "paligemma.cli", "paligemma.gemma.layers"} <= set(EXPORTS)
+    assert len(EXPORTS) >= 20 and all(m in MODULES for m in EXPORTS), sorted(set(EXPORTS) - set(MODULES))
+    found = {(m, t, nested) for m in MODULES for t, _, _, nested in imports(m)}
+    assert ("paligemma.model", "paligemma.gemma.transformer", False) in found  # `from .gemma.transformer import`
+    assert ("paligemma.gemma.transformer", "paligemma.nn", False) in found  # `from ..nn import`
+    assert ("paligemma.cli", "paligemma.sampler", True) in found  # inside a function
+
+
+def test_no_import_cycles():
+    "No chain of imports, at the top of a module or inside its functions, leads back to where it started."
+    graph = {m: sorted({t for t, _, _, _ in imports(m) if t in MODULES and t != m}) for m in MODULES}
+    cycles, state = [], {}
+    def walk(m, path):
+        state[m] = "open"
+        for t in graph[m]:
+            if state.get(t) == "open": cycles.append(" -> ".join(path[path.index(t):] + [t]))
+            elif t not in state: walk(t, path + [t])
+        state[m] = "done"
+    for m in graph:
+        if m not in state: walk(m, [m])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_imports_follow_the_course():
+    "A module imports only modules of earlier lessons; a later one only inside a function, and only if allowed."
+    wrong = []
+    for importer in EXPORTS:
+        for target, name, line, nested in imports(importer):
+            if target in HAND_WRITTEN or target in PACKAGES or target == importer: continue  # __version__, packages
+            if target not in LESSON:
+                wrong.append(f"{importer}:{line} imports {target}, which no notebook exports")
+            elif LESSON[target] >= LESSON[importer] and (not nested or (importer, target) not in LATER_IMPORTS_ALLOWED):
+                where = "inside a function" if nested else "at the top"
+                wrong.append(f"{importer} (lesson {LESSON[importer]:02d}):{line} imports {target} "
+                             f"(lesson {LESSON[target]:02d}) {where}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_allow_list_is_in_use():
+    "Every allowed later import still exists, so the list never outlives the code it excuses."
+    used = {(m, t) for m in EXPORTS for t, _, _, nested in imports(m) if nested}
+    assert set(LATER_IMPORTS_ALLOWED) <= used, sorted(set(LATER_IMPORTS_ALLOWED) - used)
+
+
+def test_no_private_names_across_modules():
+    "`from paligemma.x import _y` and `x._y` reach into another module's internals: make the name public instead."
+    wrong = []
+    for importer, tree in TREES.items():
+        aliases = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                aliases |= {a.asname for a in node.names if a.asname and a.name in MODULES}
+            elif isinstance(node, ast.ImportFrom):
+                target = _absolute(importer, node)
+                for a in node.names:
+                    if f"{target}.{a.name}" in MODULES: aliases.add(a.asname or a.name)
+                    elif target.split(".")[0] == "paligemma" and a.name.startswith("_") and not a.name.startswith("__"):
+                        wrong.append(f"{importer}:{node.lineno} imports {a.name} from {target}")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases \
+                    and node.attr.startswith("_") and not node.attr.startswith("__"):
+                wrong.append(f"{importer}:{node.lineno} uses {node.value.id}.{node.attr}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_each_module_has_the_name_of_its_notebook():
+    "`NN_gemma_layers.ipynb` exports `paligemma/gemma/layers.py`: the stem without its number, `_` for `/`."
+    wrong = [f"{stem}.ipynb exports {m}" for m, stem in EXPORTS.items()
+             if stem[3:] != m.removeprefix("paligemma.").replace(".", "_")]
+    unexported = sorted(set(MODULES) - set(EXPORTS) - HAND_WRITTEN - PACKAGES)
+    assert not wrong and not unexported, "\n".join(wrong + [f"{m} is exported by no notebook" for m in unexported])
+
+
+def test_module_docstrings_are_whole_sentences():
+    "Each exported module opens with its notebook's one-line summary, a whole sentence ending in a period."
+    wrong = []
+    for m in EXPORTS:
+        doc = ast.get_docstring(TREES[m]) or ""
+        if not (doc and "\n" not in doc and doc.endswith(".") and (doc[0].isupper() or doc[0] in "`'\"")):
+            wrong.append(f"{m}: {doc!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_pyflakes_finds_no_unused_import():
+    from pyflakes import checker, messages
+    found = []
+    for m, tree in TREES.items():
+        if m == "paligemma._modidx": continue
+        for msg in checker.Checker(tree, filename=str(MODULES[m].relative_to(ROOT))).messages:
+            if isinstance(msg, (messages.UnusedImport, messages.RedefinedWhileUnused)): found.append(str(msg))
+    assert not found, "\n".join(sorted(found))
+
+
+def test_lazy_exports_name_their_modules():
+    "Each name `paligemma/__init__.py` exports lazily is in its module's `__all__`, and importing the package needs no JAX."
+    from paligemma import _EXPORTS
+    wrong = []
+    for module, names in _EXPORTS.items():
+        assert module in MODULES, f"paligemma/__init__.py names {module}, which does not exist"
+        all_ = next((ast.literal_eval(n.value) for n in TREES[module].body if isinstance(n, ast.Assign)
+                     and any(getattr(t, "id", None) == "__all__" for t in n.targets)), [])
+        wrong += [f"{module}.{name}" for name in names if name not in all_]
+    assert not wrong, "not in their module's __all__: " + ", ".join(wrong)
+    code = "import sys, paligemma; dir(paligemma); print(sorted(m for m in ('jax', 'flax', 'numpy') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE_CHECKPOINTS))

@@ -57,7 +57,7 @@ def prefill(
     mask = jnp.pad(mask, ((0, 0), (0, 0), (0, pad)))  # [B, T, S]
     window = llm.config.sliding_window
     local = None if window is None else sliding_window_mask(mask, positions, window)
-    pre_logits, k, v = llm.encode_cached(x, positions, mask, cache.k, cache.v, 0, local)
+    pre_logits, (k, v) = llm.encode(x, positions, mask, local_mask=local, cache=(cache.k, cache.v), write_index=0)
     logits = llm.logits(pre_logits[jnp.arange(B), last][:, None])[:, 0]
     key_mask = jnp.diagonal(mask[:, :, :T], axis1=1, axis2=2)
     next_positions = positions[jnp.arange(B), last] + 1
@@ -70,7 +70,6 @@ def extend(
     llm: Transformer,
     tokens,  # int32[B]: one new token per example
     cache: KVCache,
-    layer_states=None,  # optional per-layer weight buffers (`llm.unstacked_layers()`), faster on CPU
 ) -> tuple[jax.Array, KVCache]:  # (float32[B, V] next-token logits, cache with the token added)
     "Add one token per example to the cache and return the logits that follow it."
     x = llm.embed(tokens[:, None])
@@ -80,8 +79,8 @@ def extend(
     mask = key_mask[:, None, :]  # [B, 1, S]
     window = llm.config.sliding_window
     local = None if window is None else mask & (cache.positions[:, None, None] - key_positions[:, None, :] < window)
-    pre_logits, k, v = llm.encode_cached(x, cache.positions[:, None], mask, cache.k, cache.v, cache.index, local,
-                                         layer_states)
+    pre_logits, (k, v) = llm.encode(x, cache.positions[:, None], mask, local_mask=local, cache=(cache.k, cache.v),
+                                    write_index=cache.index)
     logits = llm.logits(pre_logits)[:, 0]
     return logits, cache.replace(k=k, v=v, key_mask=key_mask, key_positions=key_positions,
                                  positions=cache.positions + 1, index=cache.index + 1)

@@ -8,11 +8,12 @@ import math
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from flax.nnx import LoRAParam  # kept importable from here for `paligemma.finetune`: flax's own class
 from .rope import apply_rope
 from ..nn import param, attend
 
 # %% auto #0
-__all__ = ['F16_MAX', 'RMSNorm', 'Einsum', 'stacked_matmul', 'FeedForward', 'Attention', 'LoRAParam', 'LoRA']
+__all__ = ['F16_MAX', 'RMSNorm', 'Einsum', 'stacked_matmul', 'FeedForward', 'Attention', 'LoRA']
 
 # %% ../../nbs/03_gemma_layers.ipynb #1fccbcdb
 class RMSNorm(nnx.Module):
@@ -183,10 +184,6 @@ class Attention(nnx.Module):
         for e in (self.q_einsum, self.kv_einsum, self.attn_vec_einsum): e.merge_lora()
 
 # %% ../../nbs/03_gemma_layers.ipynb #4b3d4fad
-class LoRAParam(nnx.Param):
-    "A factor of a low-rank adapter: what a LoRA fine-tune trains."
-
-
 class LoRA(nnx.Module):
     "A rank-`rank` update `alpha / rank * einsum(a, b)` to a weight whose trailing axes are named by `axes`."
     def __init__(self, shape: tuple[int, ...],  # the adapted weight's shape, leading (e.g. layer) axes included
@@ -208,9 +205,9 @@ class LoRA(nnx.Module):
         self.eqn = f"...{a_axes},...{b_axes}->...{axes}"
         self.inputs, self.groups, self.a_axes, self.b_axes = inputs, groups, a_axes, b_axes
         fan_in = math.prod(size[c] for c in inputs)
-        self.a = LoRAParam(nnx.initializers.normal(1 / math.sqrt(fan_in))(
+        self.a = nnx.LoRAParam(nnx.initializers.normal(1 / math.sqrt(fan_in))(
             rngs.params(), (*lead, *(size[c] for c in a_axes)), param_dtype))
-        self.b = LoRAParam(jnp.zeros((*lead, *(size[c] for c in b_axes)), param_dtype))  # zero: starts unchanged
+        self.b = nnx.LoRAParam(jnp.zeros((*lead, *(size[c] for c in b_axes)), param_dtype))  # zero: starts unchanged
         self.scale = (rank if alpha is None else alpha) / rank
 
     def delta(self):  # -> the weight's shape, float32 (or the factors' dtype)

@@ -133,10 +133,6 @@ def check_inputs(
         if lo < 0 or hi >= V:
             raise ValueError(f"tokens must be in [0, {V}) (the vocabulary); got values in [{lo}, {hi}]")
 
-
-_check_inputs = check_inputs  # the old private name, until every caller imports check_inputs
-
-
 # %% ../nbs/06_model.ipynb #a878321b
 class PaliGemma(nnx.Module):
     "PaliGemma: SigLIP image tokens and Gemma text embeddings in one prefix-LM sequence."

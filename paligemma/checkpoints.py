@@ -4,13 +4,12 @@
 
 # %% ../nbs/12_checkpoints.ipynb #9b06a8cd
 from __future__ import annotations
-import contextlib
 import functools
-import importlib
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 import jax
 import jax.numpy as jnp
@@ -21,35 +20,41 @@ from tqdm import tqdm
 from .gemma.transformer import GemmaConfig
 from .vit.model import ViTConfig
 from .model import PaliGemma, PaliGemmaConfig
+from .hub import CheckpointError, resolve_checkpoint
+
+_all_ = ["CheckpointError"]  # defined in `paligemma.hub`, the base of its `HubError`; every checkpoint problem raises it
 
 # %% auto #0
-__all__ = ['CheckpointError', 'bigvision_key', 'NpzCheckpoint', 'split_qkv_einsum', 'config_from_shapes', 'abstract_model',
-           'model_from_arrays', 'load_npz', 'normalize_hf_key', 'hf_arrays', 'params_from_hf', 'config_from_hf',
-           'model_from_hf', 'config_to_hf', 'SafetensorsCheckpoint', 'load_hf', 'HubError', 'is_hub_uri',
-           'parse_hf_uri', 'hf_snapshot', 'hf_file', 'npz_file_dtype', 'pick_npz', 'parse_kaggle_uri', 'kaggle_npz',
-           'resolve_checkpoint', 'load_checkpoint']
+__all__ = ['BIGVISION_RENAMES', 'bigvision_key', 'bigvision_name', 'NpzCheckpoint', 'split_qkv_einsum', 'config_from_shapes',
+           'abstract_model', 'model_from_arrays', 'load_npz', 'normalize_hf_key', 'hf_saved_key', 'HFRule', 'hf_rules',
+           'hf_arrays', 'params_from_hf', 'config_from_hf', 'model_from_hf', 'config_to_hf', 'SafetensorsCheckpoint',
+           'load_hf', 'load_checkpoint', 'CheckpointError']
 
 # %% ../nbs/12_checkpoints.ipynb #ff578ecb
-class CheckpointError(ValueError):
-    "A checkpoint that does not fit the model: missing, extra or misshapen parameters, or an unreadable file."
-
-
-_BV_RENAMES = [  # big_vision prefix -> our module path (ViT blocks are `encoderblock`, stacked on axis 0)
+BIGVISION_RENAMES = (  # (big_vision prefix, our prefix): ViT blocks are `encoderblock`, stacked on axis 0
     ("img/Transformer/encoderblock/LayerNorm_0/", "img/layers/norm1/"),
     ("img/Transformer/encoderblock/LayerNorm_1/", "img/layers/norm2/"),
     ("img/Transformer/encoderblock/MultiHeadDotProductAttention_0/", "img/layers/attn/"),
     ("img/Transformer/encoderblock/MlpBlock_0/Dense_0/", "img/layers/mlp/fc1/"),
     ("img/Transformer/encoderblock/MlpBlock_0/Dense_1/", "img/layers/mlp/fc2/"),
     ("img/Transformer/encoder_norm/", "img/encoder_norm/"),
-]
+)
+
+
+def _rename(key: str, pairs) -> str:
+    for old, new in pairs:
+        if key.startswith(old): return new + key[len(old):]
+    return key
 
 
 def bigvision_key(key: str) -> str:
     "Our parameter path for a big_vision key (`params/` prefix optional)."
-    key = key.removeprefix("params/")
-    for old, new in _BV_RENAMES:
-        if key.startswith(old): return new + key[len(old):]
-    return key
+    return _rename(key.removeprefix("params/"), BIGVISION_RENAMES)
+
+
+def bigvision_name(path: str) -> str:
+    "The big_vision key (with `params/`) for one of our parameter paths: the inverse of `bigvision_key`."
+    return "params/" + _rename(path, [(ours, theirs) for theirs, ours in BIGVISION_RENAMES])
 
 # %% ../nbs/12_checkpoints.ipynb #7fc88630
 def _npz_header(zf: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], np.dtype]:
@@ -83,11 +88,6 @@ def _read_into_aligned(f, shape, file_dtype: np.dtype, target: np.dtype, chunk_b
         if target != file_dtype:
             out[i:i + m] = np.frombuffer(view, file_dtype).astype(target)
     return out.reshape(shape)
-
-
-def _as_numeric(a: np.ndarray) -> np.ndarray:
-    "bfloat16 arrays are stored as 2-byte void; give them back their dtype."
-    return a.view(ml_dtypes.bfloat16) if a.dtype.kind == "V" and a.dtype.itemsize == 2 else a
 
 # %% ../nbs/12_checkpoints.ipynb #3c2d85e4
 class NpzCheckpoint(Mapping):
@@ -186,7 +186,7 @@ def _check_keys(expected: Mapping[str, tuple], found: Mapping[str, tuple], sourc
     if bad: problems.append("wrong shape for " + "; ".join(bad[:8]))
     if problems: raise CheckpointError(f"{source} does not match the model: " + " | ".join(problems))
 
-
+# %% ../nbs/12_checkpoints.ipynb #ecccf78c
 def model_from_arrays(
     config: PaliGemmaConfig,
     shapes: Mapping[str, tuple[int, ...]],  # our parameter path -> shape, for every array the source provides
@@ -216,7 +216,7 @@ def model_from_arrays(
         if mesh is None:
             value = jax.device_put(array)  # on CPU an aligned numpy buffer is adopted, not copied
         else:  # each device receives only its slice of the one tensor in host memory
-            value = jax.make_array_from_callback(array.shape, param_sharding(var, mesh), lambda idx: array[idx])
+            value = jax.make_array_from_callback(array.shape, param_sharding(var, mesh), lambda idx, a=array: a[idx])
         value.block_until_ready()  # one tensor in flight at a time
         var.set_value(value)
         del array, value
@@ -256,54 +256,97 @@ def normalize_hf_key(key: str) -> str:
     key = key.replace("language_model.model.", "language_model.")
     return key.replace("language_model.lm_head.", "lm_head.")
 
+
+def hf_saved_key(key: str) -> str:
+    "The name `save_pretrained` writes for a normalized key: the decoder's go under `language_model.model.`."
+    return "language_model.model." + key.removeprefix("language_model.") if key.startswith("language_model.") else key
+
 # %% ../nbs/12_checkpoints.ipynb #d062d8e4
-def _hf_rules(post_norms: bool) -> list[tuple[str, str, Callable]]:
-    "(HF pattern, our path, transform); `{i}` is the layer index, transforms get (array, config)."
-    T = lambda a, c: a.T
-    same = lambda a, c: a
-    vit_heads = lambda c: (c.vit.num_heads, c.vit.head_dim)
-    llm_norms = [("input_layernorm", "pre_attention_norm")]
-    llm_norms += ([("post_attention_layernorm", "post_attention_norm"), ("pre_feedforward_layernorm", "pre_ffw_norm"),
-                   ("post_feedforward_layernorm", "post_ffw_norm")] if post_norms
-                  else [("post_attention_layernorm", "pre_ffw_norm")])
+@dataclass(frozen=True)
+class HFRule:
+    "One transformers tensor and the parameter (or half of a fused parameter) it is, with a transform each way."
+    hf: str  # transformers name as `normalize_hf_key` gives it; `{i}` is the layer index
+    ours: str  # our parameter path; a last part `0` or `1` names that half of a fused weight
+    load: Callable = field(repr=False)  # (transformers array, config) -> our piece: one layer's slice, one half
+    save: Callable = field(repr=False)  # (our piece, config) -> transformers array
+
+    @property
+    def per_layer(self) -> bool: return "{i}" in self.hf
+
+    @property
+    def half(self) -> int | None: return int(self.ours[-1]) if self.ours[-2:] in ("/0", "/1") else None
+
+    @property
+    def param(self) -> str: return self.ours[:-2] if self.half is not None else self.ours
+
+    def piece(self, value, i: int | None = None):
+        "This rule's piece of our parameter `value`: layer `i`'s slice, then the half."
+        value = value if i is None else value[i]
+        return value if self.half is None else value[self.half]
+
+
+_SAME = (lambda a, c: a, lambda a, c: a)
+_T = (lambda a, c: a.T, lambda a, c: a.T)
+_PATCH = (lambda a, c: a.transpose(2, 3, 1, 0), lambda a, c: a.transpose(3, 2, 0, 1))  # [W, 3, p, p] <-> [p, p, 3, W]
+_POS = (lambda a, c: a[None], lambda a, c: a[0])  # [P, W] <-> [1, P, W]
+_VIT_IN = (lambda a, c: a.T.reshape(a.shape[1], c.vit.num_heads, c.vit.head_dim),  # [N·H, W] <-> [W, N, H]
+           lambda a, c: a.reshape(a.shape[0], -1).T)
+_VIT_BIAS = (lambda a, c: a.reshape(c.vit.num_heads, c.vit.head_dim), lambda a, c: a.reshape(-1))  # [N·H] <-> [N, H]
+_VIT_OUT = (lambda a, c: a.T.reshape(c.vit.num_heads, c.vit.head_dim, -1),  # [W, N·H] <-> [N, H, W]
+            lambda a, c: a.reshape(-1, a.shape[-1]).T)
+_LLM_OUT = (lambda a, c: a.T.reshape(c.llm.num_heads, c.llm.head_dim, -1),  # [D, N·H] <-> [N, H, D]
+            lambda a, c: a.reshape(-1, a.shape[-1]).T)
+
+
+def _llm_in(heads: str):  # [N·H, D] <-> [N, D, H], N = config.llm.<heads>
+    return (lambda a, c: a.reshape(getattr(c.llm, heads), c.llm.head_dim, -1).transpose(0, 2, 1),
+            lambda a, c: a.transpose(0, 2, 1).reshape(-1, a.shape[1]))
+
+# %% ../nbs/12_checkpoints.ipynb #e24eb27e
+def hf_rules(post_norms: bool) -> list[HFRule]:
+    "The transformers <-> ours table for a Gemma 1 (`post_norms=False`) or Gemma 2 decoder."
     v, l = "vision_tower.encoder.layers.{i}.", "language_model.layers.{i}."
     rules = [
-        ("vision_tower.embeddings.patch_embedding.weight", "img/embedding/kernel", lambda a, c: a.transpose(2, 3, 1, 0)),
-        ("vision_tower.embeddings.patch_embedding.bias", "img/embedding/bias", same),
-        ("vision_tower.embeddings.position_embedding.weight", "img/pos_embedding", lambda a, c: a[None]),
-        ("vision_tower.post_layernorm.weight", "img/encoder_norm/scale", same),
-        ("vision_tower.post_layernorm.bias", "img/encoder_norm/bias", same),
-        ("multi_modal_projector.linear.weight", "img/head/kernel", T),
-        ("multi_modal_projector.linear.bias", "img/head/bias", same),
-        ("language_model.embed_tokens.weight", "llm/embedder/input_embedding", same),
-        ("language_model.norm.weight", "llm/final_norm/scale", same),
+        ("vision_tower.embeddings.patch_embedding.weight", "img/embedding/kernel", _PATCH),
+        ("vision_tower.embeddings.patch_embedding.bias", "img/embedding/bias", _SAME),
+        ("vision_tower.embeddings.position_embedding.weight", "img/pos_embedding", _POS),
+        ("vision_tower.post_layernorm.weight", "img/encoder_norm/scale", _SAME),
+        ("vision_tower.post_layernorm.bias", "img/encoder_norm/bias", _SAME),
+        ("multi_modal_projector.linear.weight", "img/head/kernel", _T),
+        ("multi_modal_projector.linear.bias", "img/head/bias", _SAME),
+        ("language_model.embed_tokens.weight", "llm/embedder/input_embedding", _SAME),
+        ("language_model.norm.weight", "llm/final_norm/scale", _SAME),
     ]
     for n in ("1", "2"):
-        rules += [(v + f"layer_norm{n}.weight", f"img/layers/norm{n}/scale", same),
-                  (v + f"layer_norm{n}.bias", f"img/layers/norm{n}/bias", same)]
+        rules += [(v + f"layer_norm{n}.weight", f"img/layers/norm{n}/scale", _SAME),
+                  (v + f"layer_norm{n}.bias", f"img/layers/norm{n}/bias", _SAME)]
     for hf, ours in (("q_proj", "query"), ("k_proj", "key"), ("v_proj", "value")):
-        rules += [(v + f"self_attn.{hf}.weight", f"img/layers/attn/{ours}/kernel",
-                   lambda a, c: a.T.reshape(a.shape[1], *vit_heads(c))),
-                  (v + f"self_attn.{hf}.bias", f"img/layers/attn/{ours}/bias", lambda a, c: a.reshape(vit_heads(c)))]
+        rules += [(v + f"self_attn.{hf}.weight", f"img/layers/attn/{ours}/kernel", _VIT_IN),
+                  (v + f"self_attn.{hf}.bias", f"img/layers/attn/{ours}/bias", _VIT_BIAS)]
     rules += [
-        (v + "self_attn.out_proj.weight", "img/layers/attn/out/kernel", lambda a, c: a.T.reshape(*vit_heads(c), -1)),
-        (v + "self_attn.out_proj.bias", "img/layers/attn/out/bias", same),
-        (v + "mlp.fc1.weight", "img/layers/mlp/fc1/kernel", T), (v + "mlp.fc1.bias", "img/layers/mlp/fc1/bias", same),
-        (v + "mlp.fc2.weight", "img/layers/mlp/fc2/kernel", T), (v + "mlp.fc2.bias", "img/layers/mlp/fc2/bias", same),
-        (l + "self_attn.q_proj.weight", "llm/layers/attn/q_einsum/w",
-         lambda a, c: a.reshape(c.llm.num_heads, c.llm.head_dim, -1).transpose(0, 2, 1)),
-        (l + "self_attn.k_proj.weight", "llm/layers/attn/kv_einsum/w/0",
-         lambda a, c: a.reshape(c.llm.num_kv_heads, c.llm.head_dim, -1).transpose(0, 2, 1)),
-        (l + "self_attn.v_proj.weight", "llm/layers/attn/kv_einsum/w/1",
-         lambda a, c: a.reshape(c.llm.num_kv_heads, c.llm.head_dim, -1).transpose(0, 2, 1)),
-        (l + "self_attn.o_proj.weight", "llm/layers/attn/attn_vec_einsum/w",
-         lambda a, c: a.T.reshape(c.llm.num_heads, c.llm.head_dim, -1)),
-        (l + "mlp.gate_proj.weight", "llm/layers/mlp/gating_einsum/0", T),
-        (l + "mlp.up_proj.weight", "llm/layers/mlp/gating_einsum/1", T),
-        (l + "mlp.down_proj.weight", "llm/layers/mlp/linear", T),
+        (v + "self_attn.out_proj.weight", "img/layers/attn/out/kernel", _VIT_OUT),
+        (v + "self_attn.out_proj.bias", "img/layers/attn/out/bias", _SAME),
+        (v + "mlp.fc1.weight", "img/layers/mlp/fc1/kernel", _T), (v + "mlp.fc1.bias", "img/layers/mlp/fc1/bias", _SAME),
+        (v + "mlp.fc2.weight", "img/layers/mlp/fc2/kernel", _T), (v + "mlp.fc2.bias", "img/layers/mlp/fc2/bias", _SAME),
+        (l + "self_attn.q_proj.weight", "llm/layers/attn/q_einsum/w", _llm_in("num_heads")),
+        (l + "self_attn.k_proj.weight", "llm/layers/attn/kv_einsum/w/0", _llm_in("num_kv_heads")),
+        (l + "self_attn.v_proj.weight", "llm/layers/attn/kv_einsum/w/1", _llm_in("num_kv_heads")),
+        (l + "self_attn.o_proj.weight", "llm/layers/attn/attn_vec_einsum/w", _LLM_OUT),
+        (l + "mlp.gate_proj.weight", "llm/layers/mlp/gating_einsum/0", _T),
+        (l + "mlp.up_proj.weight", "llm/layers/mlp/gating_einsum/1", _T),
+        (l + "mlp.down_proj.weight", "llm/layers/mlp/linear", _T),
     ]
-    rules += [(l + f"{hf}.weight", f"llm/layers/{ours}/scale", same) for hf, ours in llm_norms]
-    return rules
+    norms = [("input_layernorm", "pre_attention_norm")]
+    norms += ([("post_attention_layernorm", "post_attention_norm"), ("pre_feedforward_layernorm", "pre_ffw_norm"),
+               ("post_feedforward_layernorm", "post_ffw_norm")] if post_norms
+              else [("post_attention_layernorm", "pre_ffw_norm")])  # Gemma 1's name for the norm before the MLP
+    rules += [(l + f"{hf}.weight", f"llm/layers/{ours}/scale", _SAME) for hf, ours in norms]
+    return [HFRule(hf, ours, *transforms) for hf, ours, transforms in rules]
+
+
+def _hf_rules(post_norms: bool) -> list[tuple[str, str, Callable]]:
+    "The table as (hf, ours, load) triples: kept for `tests/test_finetune.py` until it reads `hf_rules`."
+    return [(r.hf, r.ours, r.load) for r in hf_rules(post_norms)]
 
 
 # Parameters transformers carries that PaliGemma does not use: the tied output projection and SigLIP's pooling head.
@@ -315,8 +358,8 @@ def hf_arrays(
     config: PaliGemmaConfig,
 ) -> tuple[dict[str, tuple], dict[str, Callable[[], np.ndarray]]]:  # our path -> shape, our path -> reader
     "Map a transformers PaliGemma state dict to our paths and layouts, lazily: each reader stacks one parameter."
-    rules = _hf_rules(config.llm.post_norms)
-    patterns = [(re.compile("^" + re.escape(hf).replace(r"\{i\}", r"(\d+)") + "$"), ours, fn) for hf, ours, fn in rules]
+    rules = hf_rules(config.llm.post_norms)
+    patterns = [(re.compile("^" + re.escape(r.hf).replace(r"\{i\}", r"(\d+)") + "$"), r.ours, r.load) for r in rules]
     single, per_layer, unknown = {}, {}, []
     for key in tensors:
         k = normalize_hf_key(key)
@@ -346,7 +389,7 @@ def hf_arrays(
         items = [layers[i] for i in range(len(layers))]
         shapes[ours] = (len(items), *shape(*items[0]))
         getters[ours] = lambda items=items: np.stack([read(*item) for item in items])
-    for fused in ("llm/layers/attn/kv_einsum/w", "llm/layers/mlp/gating_einsum"):  # [L, ...] halves -> [L, 2, ...]
+    for fused in sorted({r.param for r in rules if r.half is not None}):  # [L, ...] halves -> [L, 2, ...]
         halves = [f"{fused}/{j}" for j in (0, 1)]
         if all(h in shapes for h in halves):
             L, *rest = shapes.pop(halves[0]); shapes.pop(halves[1])
@@ -356,7 +399,7 @@ def hf_arrays(
             raise CheckpointError(f"Hugging Face checkpoint has only one of the two halves of {fused}")
     return shapes, getters
 
-
+# %% ../nbs/12_checkpoints.ipynb #6aa52d1a
 def params_from_hf(
     tensors: Mapping[str, np.ndarray],  # transformers state dict as numpy arrays (any key generation)
     config: PaliGemmaConfig,
@@ -464,7 +507,7 @@ class SafetensorsCheckpoint(Mapping):
     def __iter__(self): return iter(self._tensors)
     def __len__(self): return len(self._tensors)
 
-
+# %% ../nbs/12_checkpoints.ipynb #0ce03085
 def _hf_files(path: Path) -> tuple[Path, Path]:
     "The weights (file or index) and the config.json of a Hugging Face checkpoint given as a folder or a file."
     folder = path if path.is_dir() else path.parent
@@ -477,7 +520,7 @@ def _hf_files(path: Path) -> tuple[Path, Path]:
         raise CheckpointError(f"{path} has no config.json beside it: it is needed to know the model's shape")
     return path, folder / "config.json"
 
-# %% ../nbs/12_checkpoints.ipynb #0ce03085
+
 def load_hf(path, *, config: PaliGemmaConfig | None = None, dtype=None, compute_dtype=None,
             progress: bool | None = None, mesh=None) -> PaliGemma:
     "Load a Hugging Face PaliGemma checkpoint (safetensors, single or sharded, either key generation)."
@@ -491,141 +534,7 @@ def load_hf(path, *, config: PaliGemmaConfig | None = None, dtype=None, compute_
     return model_from_hf(tensors, config, dtype=dtype, compute_dtype=compute_dtype, source=str(weights),
                          progress=progress, mesh=mesh)
 
-# %% ../nbs/12_checkpoints.ipynb #f1119b43
-class HubError(CheckpointError):
-    "An `hf://` or `kaggle://` checkpoint that cannot be fetched: missing extra, no access, offline and not cached."
-
-
-def is_hub_uri(path) -> bool:
-    "Whether `path` names a checkpoint on a hub (`hf://...`, `kaggle://...`) rather than a local path."
-    return isinstance(path, str) and path.startswith(("hf://", "kaggle://"))
-
-
-def _require(module: str, extra: str, uri: str):
-    try: return importlib.import_module(module)
-    except ImportError: raise HubError(f"{uri} needs the {module} package: pip install 'paligemma[{extra}]'") from None
-
-
-def parse_hf_uri(uri: str) -> tuple[str, str | None, str | None]:  # (repo id, revision or None, file or None)
-    "Split `hf://ORG/NAME[@REVISION][/FILE]`."
-    parts = uri.removeprefix("hf://").split("/")
-    name, _, revision = parts[1].partition("@") if len(parts) > 1 else ("", "", "")
-    if not uri.startswith("hf://") or not parts[0] or not name:
-        raise HubError(f"{uri!r} is not a Hugging Face checkpoint: expected hf://ORG/NAME[@REVISION][/FILE], "
-                       "e.g. hf://google/paligemma2-3b-pt-224")
-    return f"{parts[0]}/{name}", revision or None, "/".join(parts[2:]) or None
-
-# %% ../nbs/12_checkpoints.ipynb #60cbfc23
-@contextlib.contextmanager
-def _hf_errors(uri: str, repo: str, file: str | None = None):
-    "Turn huggingface_hub's exceptions into one-line `HubError`s that say what to do."
-    from huggingface_hub import errors
-    login = "log in with `huggingface-cli login` or set HF_TOKEN"
-    try: yield
-    except errors.GatedRepoError:
-        raise HubError(f"{uri} is gated: accept the licence on https://huggingface.co/{repo} (signed in), "
-                       f"then {login}") from None
-    except errors.RepositoryNotFoundError:
-        raise HubError(f"{uri}: no repository {repo} on the Hub, or it is private: check the name, "
-                       f"or {login}") from None
-    except errors.RevisionNotFoundError: raise HubError(f"{uri}: {repo} has no such revision") from None
-    except errors.LocalEntryNotFoundError:
-        raise HubError(f"{uri} is not in the Hugging Face cache and the Hub cannot be reached (offline, or "
-                       "HF_HUB_OFFLINE=1): download it once with network access, or unset HF_HUB_OFFLINE") from None
-    except errors.EntryNotFoundError: raise HubError(f"{uri}: {repo} has no file {file}") from None
-    except errors.HfHubHTTPError as e:
-        status = getattr(e.response, "status_code", "an error")
-        raise HubError(f"{uri}: the Hub answered {status}" + (f": {login}" if status == 401 else "")) from None
-    except errors.HFValidationError as e:
-        raise HubError(f"{uri}: not a valid repository id or revision ({str(e).splitlines()[0]})") from None
-    except OSError as e: raise HubError(f"{uri}: cannot download ({type(e).__name__}: {e})") from None
-
-
-def hf_snapshot(uri: str, patterns=("config.json", "*.safetensors", "*.safetensors.index.json")) -> Path:
-    "A local folder with the files of `hf://ORG/NAME[@REVISION]` matching `patterns`, from huggingface_hub's cache."
-    hub = _require("huggingface_hub", "hf", uri)
-    repo, revision, _ = parse_hf_uri(uri)
-    with _hf_errors(uri, repo):
-        return Path(hub.snapshot_download(repo, revision=revision, allow_patterns=list(patterns)))
-
-
-def hf_file(uri: str, filename: str | None = None) -> Path:
-    "The local copy of one file: `hf://ORG/NAME[@REVISION]/FILE`, or `filename` in `hf://ORG/NAME[@REVISION]`."
-    hub = _require("huggingface_hub", "hf", uri)
-    repo, revision, file = parse_hf_uri(uri)
-    if not (file or filename): raise HubError(f"{uri}: name a file in the repository, e.g. {uri}/config.json")
-    with _hf_errors(uri, repo, file or filename):
-        return Path(hub.hf_hub_download(repo, file or filename, revision=revision))
-
-# %% ../nbs/12_checkpoints.ipynb #b885f2d6
-_NPZ_SUFFIX_DTYPES = {".bf16.npz": "bfloat16", ".b16.npz": "bfloat16", ".f16.npz": "float16"}
-
-
-def npz_file_dtype(name: str) -> str:
-    "The dtype a big_vision checkpoint's file name announces: `.bf16.npz`/`.b16.npz`, `.f16.npz`, else float32."
-    return next((d for s, d in _NPZ_SUFFIX_DTYPES.items() if name.endswith(s)), "float32")
-
-
-def pick_npz(folder, dtype=None, source: str | None = None) -> Path:
-    "The checkpoint in a downloaded folder: its only `.npz`, or of several copies the one in `dtype` (or float32)."
-    files, source = sorted(Path(folder).rglob("*.npz")), source or str(folder)
-    if not files: raise HubError(f"{source}: the download holds no .npz checkpoint")
-    if len(files) == 1: return files[0]
-    want = jnp.dtype(dtype).name if dtype is not None else "float32"
-    match = [f for f in files if npz_file_dtype(f.name) == want]
-    if len(match) == 1: return match[0]
-    raise HubError(f"{source} holds {len(files)} checkpoints ({', '.join(f.name for f in files)}): name one, "
-                   f"e.g. {source}/{files[0].name}")
-
-
-def parse_kaggle_uri(uri: str) -> tuple[str, str | None]:  # (model handle, file or None)
-    "Split `kaggle://OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION][/FILE.npz]`."
-    parts = uri.removeprefix("kaggle://").split("/")
-    file = parts.pop() if parts[-1].endswith(".npz") else None
-    if not uri.startswith("kaggle://") or len(parts) not in (4, 5) or not all(parts) or (
-            len(parts) == 5 and not parts[4].isdigit()):
-        raise HubError(f"{uri!r} is not a Kaggle model: expected kaggle://OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION]"
-                       "[/FILE.npz], e.g. kaggle://google/paligemma-2/jax/paligemma2-3b-pt-224")
-    return "/".join(parts), file
-
-
-def _kaggle_message(uri: str, handle: str, e: Exception) -> str:
-    page = "https://www.kaggle.com/models/" + "/".join(handle.split("/")[:2])
-    status, kind = getattr(getattr(e, "response", None), "status_code", None), type(e).__name__
-    if status == 403:
-        return (f"{uri}: access denied: accept the licence on {page}, signed in as the account whose KAGGLE_USERNAME "
-                "and KAGGLE_KEY are set here (or kagglehub.login())")
-    if status == 401 or kind in ("UnauthenticatedError", "CredentialError"):
-        return (f"{uri}: Kaggle needs your credentials: set KAGGLE_USERNAME and KAGGLE_KEY (an API token from "
-                f"https://www.kaggle.com/settings), and accept the licence on {page}")
-    if status == 404 or kind == "NotFoundError": return f"{uri}: no such model on Kaggle: check the handle on {page}"
-    if isinstance(e, OSError) and status is None:
-        return (f"{uri}: cannot reach Kaggle and it is not in kagglehub's cache (offline, only a handle with its "
-                "version, e.g. .../1, is read from the cache)")
-    return f"{uri}: the Kaggle download failed ({kind}: {str(e).splitlines()[0] if str(e) else 'no message'})"
-
-
-def kaggle_npz(uri: str, dtype=None) -> Path:
-    "The local `.npz` of `kaggle://HANDLE[/FILE.npz]`, downloaded once into kagglehub's cache."
-    kagglehub = _require("kagglehub", "kaggle", uri)
-    handle, file = parse_kaggle_uri(uri)
-    try: got = Path(kagglehub.model_download(handle, file))
-    except Exception as e: raise HubError(_kaggle_message(uri, handle, e)) from None
-    return got if got.is_file() else pick_npz(got, dtype, uri)
-
 # %% ../nbs/12_checkpoints.ipynb #4c372e2a
-def resolve_checkpoint(path, *, dtype=None) -> Path:
-    "A local path for a checkpoint: local paths as given; `hf://` and `kaggle://` fetched through their hub's cache."
-    if not is_hub_uri(path): return Path(path)
-    if path.startswith("kaggle://"): return kaggle_npz(path, dtype)
-    repo, _, file = parse_hf_uri(path)
-    if file: return hf_file(path)
-    folder = hf_snapshot(path)
-    if not any(folder.glob("*.safetensors")):
-        raise HubError(f"{path} holds no safetensors weights (a big_vision repo? name its .npz: hf://{repo}/FILE.npz)")
-    return folder
-
-
 def load_checkpoint(
     path,  # big_vision `.npz`, a Hugging Face folder / `.safetensors` / `.safetensors.index.json`, `hf://`, `kaggle://`
     *,

@@ -88,7 +88,8 @@ def _use_compilation_cache(args) -> Path | None:
 
 # %% ../nbs/31_cli.ipynb #b6b34efb
 def _convert(args) -> int:
-    from paligemma.checkpoints import load_checkpoint, resolve_checkpoint
+    from paligemma.checkpoints import load_checkpoint
+    from paligemma.hub import resolve_checkpoint
     from paligemma.saving import companion_paths, save_checkpoint
     dst = Path(args.dst)
     if dst.is_file() and not args.overwrite: raise FileExistsError(f"{dst} exists (pass --overwrite to replace it)")
@@ -127,7 +128,7 @@ def _read_images(paths) -> list:
 def _model_files(args) -> tuple[Path, Path, Path | None, bool]:
     "(weights, tokenizer, mask decoder or None, shipped?) from the flags, a checkpoint's companions or the package."
     from paligemma.demo import tiny_model
-    from paligemma.checkpoints import is_hub_uri, resolve_checkpoint
+    from paligemma.hub import is_hub_uri, resolve_checkpoint
     from paligemma.saving import companion_paths
     from paligemma.tokenizer import tokenizer_path
     vae = Path(args.vae) if args.vae else None

@@ -15,26 +15,21 @@ import jax.numpy as jnp
 import numpy as np
 import ml_dtypes
 from flax import nnx
-from .checkpoints import CheckpointError, _BV_RENAMES, config_to_hf
-from .model import PaliGemma, PaliGemmaConfig
+from .checkpoints import CheckpointError, bigvision_name, config_to_hf, hf_rules, hf_saved_key
+from .model import PaliGemma
 
 # %% auto #0
-__all__ = ['bigvision_name', 'write_npz', 'npz_arrays', 'hf_tensors', 'write_safetensors', 'companion_paths', 'save_checkpoint']
-
-# %% ../nbs/13_saving.ipynb #fef52485
-def bigvision_name(path: str) -> str:
-    "The big_vision key (with `params/`) for one of our parameter paths: the inverse of `bigvision_key`."
-    for old, new in _BV_RENAMES:
-        if path.startswith(new): return "params/" + old + path[len(new):]
-    return "params/" + path
+__all__ = ['write_atomic', 'write_npz', 'npz_arrays', 'hf_tensors', 'write_safetensors', 'companion_paths', 'save_checkpoint']
 
 # %% ../nbs/13_saving.ipynb #36f6d595
 def _cast(a: np.ndarray, dtype) -> np.ndarray:
     return a if dtype is None else a.astype(dtype, copy=False)
 
 
-def _commit(writes: Sequence[tuple[Path, Callable[[Path], None]]]) -> None:
-    "Write each (destination, writer) to `destination.partial`, then rename all in order; on failure remove them."
+def write_atomic(
+    writes: Sequence[tuple[Path, Callable[[Path], None]]],  # (destination, function writing the file at a given path)
+) -> None:
+    "Write each destination as `NAME.partial`, then rename all into place in order; on any failure remove them."
     partial = []
     try:
         for path, write in writes:
@@ -60,7 +55,7 @@ def write_npz(
 ) -> Path:
     "Write arrays into an uncompressed `.npz` one member at a time."
     path = Path(path)
-    _commit([(path, _npz_writer(arrays))])
+    write_atomic([(path, _npz_writer(arrays))])
     return path
 
 # %% ../nbs/13_saving.ipynb #72d99f5f
@@ -74,62 +69,16 @@ def npz_arrays(model: PaliGemma, dtype=None) -> Iterator[tuple[str, np.ndarray]]
         yield bigvision_name(path), _cast(np.asarray(var.get_value()), dtype)
 
 # %% ../nbs/13_saving.ipynb #cd8a5018
-def _to_hf_rules(post_norms: bool) -> list[tuple[str, str, Callable]]:
-    "(our path, HF name, inverse transform); `{i}` marks a per-layer tensor, whose transform gets layer i's slice."
-    T = lambda a: a.T
-    same = lambda a: a
-    merge_heads_in = lambda a: a.reshape(a.shape[0], -1).T        # [D, N, H] -> [N·H, D]
-    merge_heads_out = lambda a: a.reshape(-1, a.shape[-1]).T      # [N, H, D] -> [D, N·H]
-    heads_first = lambda a: a.transpose(0, 2, 1).reshape(-1, a.shape[1])  # [N, D, H] -> [N·H, D]
-    v, l = "vision_tower.encoder.layers.{i}.", "language_model.model.layers.{i}."
-    rules = [
-        ("img/embedding/kernel", "vision_tower.embeddings.patch_embedding.weight", lambda a: a.transpose(3, 2, 0, 1)),
-        ("img/embedding/bias", "vision_tower.embeddings.patch_embedding.bias", same),
-        ("img/pos_embedding", "vision_tower.embeddings.position_embedding.weight", lambda a: a[0]),
-        ("img/encoder_norm/scale", "vision_tower.post_layernorm.weight", same),
-        ("img/encoder_norm/bias", "vision_tower.post_layernorm.bias", same),
-        ("img/head/kernel", "multi_modal_projector.linear.weight", T),
-        ("img/head/bias", "multi_modal_projector.linear.bias", same),
-        ("llm/embedder/input_embedding", "language_model.model.embed_tokens.weight", same),
-        ("llm/final_norm/scale", "language_model.model.norm.weight", same),
-    ]
-    for n in ("1", "2"):
-        rules += [(f"img/layers/norm{n}/scale", v + f"layer_norm{n}.weight", same),
-                  (f"img/layers/norm{n}/bias", v + f"layer_norm{n}.bias", same)]
-    for hf, ours in (("q_proj", "query"), ("k_proj", "key"), ("v_proj", "value")):
-        rules += [(f"img/layers/attn/{ours}/kernel", v + f"self_attn.{hf}.weight", merge_heads_in),
-                  (f"img/layers/attn/{ours}/bias", v + f"self_attn.{hf}.bias", lambda a: a.reshape(-1))]
-    rules += [
-        ("img/layers/attn/out/kernel", v + "self_attn.out_proj.weight", merge_heads_out),
-        ("img/layers/attn/out/bias", v + "self_attn.out_proj.bias", same),
-        ("img/layers/mlp/fc1/kernel", v + "mlp.fc1.weight", T), ("img/layers/mlp/fc1/bias", v + "mlp.fc1.bias", same),
-        ("img/layers/mlp/fc2/kernel", v + "mlp.fc2.weight", T), ("img/layers/mlp/fc2/bias", v + "mlp.fc2.bias", same),
-        ("llm/layers/attn/q_einsum/w", l + "self_attn.q_proj.weight", heads_first),
-        ("llm/layers/attn/kv_einsum/w", l + "self_attn.k_proj.weight", lambda a: heads_first(a[0])),
-        ("llm/layers/attn/kv_einsum/w", l + "self_attn.v_proj.weight", lambda a: heads_first(a[1])),
-        ("llm/layers/attn/attn_vec_einsum/w", l + "self_attn.o_proj.weight", merge_heads_out),
-        ("llm/layers/mlp/gating_einsum", l + "mlp.gate_proj.weight", lambda a: a[0].T),
-        ("llm/layers/mlp/gating_einsum", l + "mlp.up_proj.weight", lambda a: a[1].T),
-        ("llm/layers/mlp/linear", l + "mlp.down_proj.weight", T),
-    ]
-    norms = [("pre_attention_norm", "input_layernorm")]
-    norms += ([("post_attention_norm", "post_attention_layernorm"), ("pre_ffw_norm", "pre_feedforward_layernorm"),
-               ("post_ffw_norm", "post_feedforward_layernorm")] if post_norms
-              else [("pre_ffw_norm", "post_attention_layernorm")])
-    rules += [(f"llm/layers/{ours}/scale", l + f"{hf}.weight", same) for ours, hf in norms]
-    return rules
-
-
 def hf_tensors(model: PaliGemma, dtype=None) -> Iterator[tuple[str, np.ndarray]]:
     "The model's parameters as (transformers name, contiguous numpy array in torch layout), one at a time."
-    params = _flat_params(model)
-    rules = _to_hf_rules(model.config.llm.post_norms)
-    missing = sorted(set(params) - {ours for ours, _, _ in rules})
+    params, config = _flat_params(model), model.config
+    rules = hf_rules(config.llm.post_norms)
+    missing = sorted(set(params) - {r.param for r in rules})
     if missing: raise CheckpointError(f"no Hugging Face name for parameter(s): {', '.join(missing)}")
-    for ours, hf, fn in rules:
-        a = np.asarray(params[ours].get_value())
-        for i in range(a.shape[0]) if "{i}" in hf else [None]:
-            yield hf.format(i=i), np.ascontiguousarray(_cast(fn(a if i is None else a[i]), dtype))
+    for r in rules:
+        a = np.asarray(params[r.param].get_value())
+        for i in range(a.shape[0]) if r.per_layer else [None]:
+            yield hf_saved_key(r.hf.format(i=i)), np.ascontiguousarray(_cast(r.save(r.piece(a, i), config), dtype))
 
 # %% ../nbs/13_saving.ipynb #244c9828
 _ST_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(ml_dtypes.bfloat16): "BF16",
@@ -167,20 +116,19 @@ def write_safetensors(
 ) -> Path:
     "Write a safetensors file tensor by tensor: the header from `specs`, then each array's bytes."
     path = Path(path)
-    _commit([(path, _safetensors_writer(specs, tensors, metadata))])
+    write_atomic([(path, _safetensors_writer(specs, tensors, metadata))])
     return path
 
 # %% ../nbs/13_saving.ipynb #a5958924
 def _hf_specs(model: PaliGemma, dtype=None) -> list[tuple[str, tuple[int, ...], np.dtype]]:
     import jax
-    params = _flat_params(model)
+    params, config = _flat_params(model), model.config
     specs = []
-    for ours, hf, fn in _to_hf_rules(model.config.llm.post_norms):
-        v = params[ours].get_value()
-        layers = range(v.shape[0]) if "{i}" in hf else [None]
-        layer = jax.ShapeDtypeStruct(v.shape[1:] if "{i}" in hf else v.shape, v.dtype)
-        out = jax.eval_shape(fn, layer)
-        specs += [(hf.format(i=i), tuple(out.shape), np.dtype(dtype or out.dtype)) for i in layers]
+    for r in hf_rules(config.llm.post_norms):
+        v = params[r.param].get_value()
+        layers = range(v.shape[0]) if r.per_layer else [None]
+        out = jax.eval_shape(lambda a: r.save(r.piece(a, layers[0]), config), jax.ShapeDtypeStruct(v.shape, v.dtype))
+        specs += [(hf_saved_key(r.hf.format(i=i)), tuple(out.shape), np.dtype(dtype or out.dtype)) for i in layers]
     return specs
 
 # %% ../nbs/13_saving.ipynb #28d23885
@@ -237,7 +185,7 @@ def save_checkpoint(
         if path.exists() and not overwrite: raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
         writes = _companions(path, tokenizer, vae)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _commit(writes + [(path, _npz_writer(npz_arrays(model, dtype)))])
+        write_atomic(writes + [(path, _npz_writer(npz_arrays(model, dtype)))])
         for stale in set(companion_paths(path).values()) - {dst for dst, _ in writes}: stale.unlink(missing_ok=True)
         return path
     if path.exists() and not path.is_dir(): raise FileExistsError(f"{path} exists and is not a folder")
@@ -250,7 +198,7 @@ def save_checkpoint(
     writes += [(path / "config.json", lambda tmp: tmp.write_text(json.dumps(hf, indent=2) + "\n")),
                (path / "model.safetensors", _safetensors_writer(specs, hf_tensors(model, dtype), {"format": "pt"}))]
     path.mkdir(parents=True, exist_ok=True)
-    try: _commit(writes)
+    try: write_atomic(writes)
     except BaseException:
         if created and not any(path.iterdir()): path.rmdir()  # the folder we made, empty again
         raise

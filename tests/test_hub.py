@@ -12,7 +12,7 @@ import pytest
 from flax import nnx
 
 from paligemma import PaliGemma, PaliGemmaConfig, load_checkpoint, save_checkpoint
-from paligemma.checkpoints import HubError, hf_file, kaggle_npz, pick_npz, resolve_checkpoint
+from paligemma.hub import HubError, hf_file, kaggle_npz, pick_npz, resolve_checkpoint
 from paligemma.testing import reference_dir
 from paligemma.tokenizer import Tokenizer, train_test_tokenizer
 
@@ -65,7 +65,7 @@ def test_hf_uri_loads_from_the_cache_offline(hf_cache):
         import json, numpy as np
         from flax import nnx
         from paligemma import load_checkpoint, Tokenizer
-        from paligemma.checkpoints import HubError
+        from paligemma.hub import HubError
         def flat(m): return {{"/".join(map(str, k)): np.asarray(v[...]) for k, v in nnx.to_flat_state(nnx.state(m))}}
         local = flat(load_checkpoint({str(folder)!r}))
         out = {{"keys": len(local)}}

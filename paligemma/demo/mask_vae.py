@@ -5,10 +5,8 @@
 # %% ../../nbs/20_demo_mask_vae.ipynb #9f671884
 from __future__ import annotations
 import dataclasses
-import functools
 import importlib.resources
 import time
-from collections.abc import Sequence
 from pathlib import Path
 import jax
 import jax.numpy as jnp
@@ -17,31 +15,11 @@ import optax
 from flax import nnx
 from ..tasks.segmentation import VQVAEDecoder, VQVAEEncoder
 from .shapes import random_scene
-from ..tokenizer import NUM_LOC
+from ..tasks.locations import crop_mask64, normalize_box
 
 # %% auto #0
-__all__ = ['SHAPES_VAE', 'resize_matrix', 'crop_mask64_np', 'shape_crops', 'MaskVAEConfig', 'CodebookEMA', 'MaskVAE', 'mask_iou',
-           'train_step', 'train_mask_vae', 'load_shapes_vae', 'segment_tokens']
-
-# %% ../../nbs/20_demo_mask_vae.ipynb #6da9c31a
-@functools.lru_cache(maxsize=None)
-def resize_matrix(n: int,  # input length
-                  m: int = 64,  # output length
-                  ) -> np.ndarray:  # float32[m, n]
-    "Antialiased bilinear resize of a length-`n` signal to length `m` as a matrix (`jax.image.resize`'s weights)."
-    widen = max(n / m, 1.0)
-    centre = (np.arange(m) + 0.5) * (n / m) - 0.5
-    w = np.maximum(0.0, 1.0 - np.abs(centre[:, None] - np.arange(n)[None, :]) / widen)
-    return (w / w.sum(1, keepdims=True)).astype(np.float32)
-
-
-def crop_mask64_np(mask: np.ndarray,  # bool[h, w]: the full-image mask
-                   box: Sequence[float],  # normalised y1, x1, y2, x2 in [0, 1]
-                   ) -> np.ndarray:  # float32[64, 64] in [0, 1]
-    "`crop_mask64` in NumPy, without a compilation per crop shape."
-    h, w = mask.shape
-    y1, x1, y2, x2 = np.round(np.asarray(box, np.float32) * np.float32([h, w, h, w])).astype(int)
-    return resize_matrix(y2 - y1) @ mask[y1:y2, x1:x2].astype(np.float32) @ resize_matrix(x2 - x1).T
+__all__ = ['SHAPES_VAE', 'shape_crops', 'MaskVAEConfig', 'CodebookEMA', 'MaskVAE', 'mask_iou', 'train_step', 'train_mask_vae',
+           'load_shapes_vae']
 
 # %% ../../nbs/20_demo_mask_vae.ipynb #ed1e7373
 def shape_crops(rng: np.random.Generator,
@@ -54,7 +32,7 @@ def shape_crops(rng: np.random.Generator,
         S = int(rng.integers(sizes[0], sizes[1] + 1))
         _, objects = random_scene(rng, S)
         for o in objects:
-            crops.append(crop_mask64_np(o.mask, np.asarray(o.box) / S))
+            crops.append(crop_mask64(o.mask, normalize_box(o.box, S)))
             kinds.append(o.kind)
     return np.stack(crops[:n]), kinds[:n]
 
@@ -83,6 +61,7 @@ class CodebookEMA(nnx.Variable):
     "Running counts and sums of the codebook's EMA update: neither trained by gradient nor saved."
 
 
+# %% ../../nbs/20_demo_mask_vae.ipynb #d317aa0e
 class MaskVAE(nnx.Module):
     "`VQVAEEncoder` and `VQVAEDecoder` sharing one codebook, with what training needs: straight-through codes and EMA."
     def __init__(self, cfg: MaskVAEConfig, seed: int = 0):
@@ -183,19 +162,3 @@ def load_shapes_vae(path: str | Path | None = None,  # None: the shipped file, `
     "The encoder and decoder of the shipped shapes VQ-VAE (or another file in the `vae-oid.npz` layout)."
     path = SHAPES_VAE if path is None else path
     return VQVAEEncoder.from_npz(path), VQVAEDecoder.from_npz(path)
-
-# %% ../../nbs/20_demo_mask_vae.ipynb #52c1985e
-@nnx.jit
-def _encode(encoder: VQVAEEncoder, crops): return encoder(crops)
-
-
-def segment_tokens(mask: np.ndarray,  # bool[h, w]: the object's full-image mask
-                   box: Sequence[int],  # pixel y1, x1, y2, x2 (ends exclusive), e.g. a `Shape.box`
-                   image_size: int | Sequence[int],  # h, w (or one int for a square image)
-                   encoder: VQVAEEncoder) -> str:
-    "`<loc>`x4 + `<seg>`x16 of one object, as text: the tokens of `mask_to_tokens`."
-    h, w = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else image_size
-    box = (np.asarray(box, np.float64) / np.array([h, w, h, w])).astype(np.float32)  # as mask_to_tokens gets it
-    loc = np.clip(np.round(box * np.float32(NUM_LOC - 1)), 0, NUM_LOC - 1).astype(int)
-    codes = np.asarray(_encode(encoder, jnp.asarray(crop_mask64_np(np.asarray(mask), box))[None]))[0]
-    return "".join(f"<loc{t:04d}>" for t in loc) + "".join(f"<seg{c:03d}>" for c in codes)

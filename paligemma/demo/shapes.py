@@ -9,7 +9,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
-from ..tokenizer import Tokenizer, train_test_tokenizer, tokenize
+from ..tokenizer import Tokenizer, train_sentencepiece, tokenize
+from ..tasks.detection import boxes_to_text
+from ..tasks.segmentation import mask_to_text
 
 # %% auto #0
 __all__ = ['SHAPES', 'COLORS', 'TASKS', 'COUNT_PROMPT', 'ABSENT', 'shape_mask', 'tight_box', 'Shape', 'random_scene',
@@ -113,16 +115,13 @@ def caption_text(objects: Sequence[Shape]) -> str:
 
 def detect_text(objects: Sequence[Shape], kind: str, image_size: int) -> str:
     "The `detect {kind}` answer: every object of `kind`, left to right."
-    from paligemma.tasks.detection import boxes_to_text
     chosen = [o for o in objects if o.kind == kind]
     return boxes_to_text([o.box for o in chosen], [o.kind for o in chosen], image_size)
 
 
 def segment_text(objects: Sequence[Shape], kind: str, image_size: int, encoder) -> str:
     "The `segment {kind}` answer: 4 `<loc>` + 16 `<seg>` tokens and the label for every object of `kind`."
-    from paligemma.demo.mask_vae import segment_tokens
-    return " ; ".join(segment_tokens(o.mask, o.box, image_size, encoder) + " " + o.kind
-                      for o in objects if o.kind == kind)
+    return " ; ".join(mask_to_text(o.mask, o.box, encoder, image_size) + " " + o.kind for o in objects if o.kind == kind)
 
 
 def make_example(rng: np.random.Generator,
@@ -161,7 +160,7 @@ def corpus(n: int = 400, seed: int = 0) -> list[str]:
 
 def train_tokenizer(path: str | Path) -> Tokenizer:
     "Train and load the shapes world's SentencePiece model (with PaliGemma's `<loc>`/`<seg>` pieces)."
-    return Tokenizer(train_test_tokenizer(path, corpus()))
+    return Tokenizer(train_sentencepiece(corpus(), path))
 
 # %% ../../nbs/19_demo_shapes.ipynb #c7c1568d
 def make_batch(examples: Sequence[dict], tokenizer: Tokenizer, max_len: int) -> dict[str, np.ndarray]:

@@ -4,6 +4,7 @@
 
 # %% ../../nbs/21_demo_tiny_model.ipynb #89a38e36
 from __future__ import annotations
+import importlib.resources
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-import paligemma
 from ..model import PaliGemma, PaliGemmaConfig
 from ..vit.model import ViTConfig
 from ..gemma.transformer import GemmaConfig
@@ -19,7 +19,7 @@ from ..tokenizer import Tokenizer, NUM_LOC
 from .shapes import SHAPES, COLORS, COUNT_PROMPT, ABSENT, Shape, caption_text, make_example, make_batch, random_scene
 from ..tasks.detection import parse_detections
 from ..tasks.segmentation import VQVAEDecoder, parse_segmentations
-from .mask_vae import mask_iou
+from .mask_vae import SHAPES_VAE, mask_iou
 
 # %% auto #0
 __all__ = ['ASSETS', 'TINY_CHECKPOINT', 'TINY_TOKENIZER', 'TINY_VAE', 'TINY_IMAGE_SIZE', 'TINY_MAX_LENGTH', 'PATCH_CLASSES',
@@ -28,10 +28,10 @@ __all__ = ['ASSETS', 'TINY_CHECKPOINT', 'TINY_TOKENIZER', 'TINY_VAE', 'TINY_IMAG
            'train_tasks', 'train_tiny', 'load_tiny', 'box_iou', 'evaluate', 'prompt_notice']
 
 # %% ../../nbs/21_demo_tiny_model.ipynb #c8c86493
-ASSETS = Path(paligemma.__file__).parent / "assets"
+ASSETS = Path(str(importlib.resources.files("paligemma"))) / "assets"  # shipped inside the package
 TINY_CHECKPOINT = ASSETS / "shapes_tiny.npz"  # big_vision layout, bfloat16
 TINY_TOKENIZER = ASSETS / "shapes.model"
-TINY_VAE = ASSETS / "shapes_vae.npz"  # the mask VQ-VAE of `20_demo_mask_vae`
+TINY_VAE = SHAPES_VAE  # the mask VQ-VAE of `20_demo_mask_vae`
 TINY_IMAGE_SIZE = 72
 TINY_MAX_LENGTH = 128  # image + text positions the tiny model was trained on (36 + up to 80)
 

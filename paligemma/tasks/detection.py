@@ -8,64 +8,29 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 import numpy as np
 import PIL.Image
-from matplotlib import patheffects
-from matplotlib.colors import TABLEAU_COLORS, to_rgb
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
-from ..tokenizer import NUM_LOC
+from .locations import TOKEN, box_to_loc, image_hw, loc_text, loc_to_box, read_group
+if TYPE_CHECKING: from matplotlib.figure import Figure  # matplotlib is imported by `draw_detections` only
 
 # %% auto #0
-__all__ = ['loc_to_box', 'box_to_loc', 'parse_detections', 'boxes_to_text', 'draw_detections']
-
-# %% ../../nbs/16_tasks_detection.ipynb #32f9bdd6
-_LAST = NUM_LOC - 1  # <loc1023> is the far edge: t means the fraction t / 1023
-
-
-def _hw(image_size: int | Sequence[int]) -> tuple[int, int]:
-    "`(h, w)` from an int (square) or an `(h, w)` pair, both positive."
-    hw = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
-    if len(hw) != 2 or not all(isinstance(n, (int, np.integer)) and n > 0 for n in hw):
-        raise ValueError(f"image_size must be a positive int or (height, width); got {image_size!r}")
-    return int(hw[0]), int(hw[1])
-
-
-def loc_to_box(locs: Sequence[int],  # y1, x1, y2, x2 in [0, 1023]
-               image_size: int | Sequence[int],  # (h, w), or one int for a square
-               ) -> tuple[float, float, float, float]:
-    "Pixel box y1, x1, y2, x2 of four `<loc>` values, as big_vision reads them: `t / 1023 * size`."
-    h, w = _hw(image_size)
-    y1, x1, y2, x2 = (float(t) / _LAST for t in locs)
-    return y1 * h, x1 * w, y2 * h, x2 * w
-
-
-def box_to_loc(box: Sequence[float],  # pixel y1, x1, y2, x2
-               image_size: int | Sequence[int],  # (h, w), or one int for a square
-               ) -> tuple[int, int, int, int]:
-    "The four `<loc>` values of a pixel box, as big_vision writes them: `clip(round(1023 * f), 0, 1023)`."
-    h, w = _hw(image_size)
-    b = np.asarray(box, np.float64)
-    if b.shape != (4,) or not np.all(np.isfinite(b)):
-        raise ValueError(f"box must be 4 finite numbers y1, x1, y2, x2; got {box!r}")
-    f = b / np.array([h, w, h, w], np.float64)
-    return tuple(int(t) for t in np.clip(np.round(f * _LAST), 0, _LAST))  # np.round: half to even, like tf.round
+__all__ = ['parse_detections', 'boxes_to_text', 'draw_detections']
 
 # %% ../../nbs/16_tasks_detection.ipynb #4f621a70
-_TOKEN = re.compile(r"<(loc|seg)(\d+)>")
 _GROUP = re.compile(r"[^;]+")  # groups are separated by " ; "; a label never contains ";"
 
 
 def _parse_group(group: str) -> tuple[list[int], str] | None:
     "(locs, label) of one group, or None unless it is 4 <loc> (then any <seg>) and a label, with y2 > y1, x2 > x1."
-    toks = list(_TOKEN.finditer(group))
-    kinds = [m[1] for m in toks]
+    read = read_group(group)
+    if read is None: return None
+    toks, label = read
+    kinds = [kind for kind, _ in toks]
     if kinds[:4] != ["loc"] * 4 or "loc" in kinds[4:]: return None
-    if any(group[a.end():b.start()].strip() for a, b in zip(toks, toks[1:])): return None  # tokens side by side
-    if any(len(m[2]) != 4 for m in toks[:4]): return None
-    y1, x1, y2, x2 = locs = [int(m[2]) for m in toks[:4]]
-    if max(locs) > _LAST or y2 <= y1 or x2 <= x1: return None
-    return locs, group[toks[-1].end():].strip()
+    y1, x1, y2, x2 = locs = [value for _, value in toks[:4]]
+    if y2 <= y1 or x2 <= x1: return None
+    return locs, label
 
 
 def _token_spans(ids: list[int], tokenizer) -> list[tuple[int, int]]:
@@ -81,7 +46,7 @@ def parse_detections(text_or_tokens: str | Sequence[int] | np.ndarray,  # the an
                      logprobs=None,  # float[N], the log-probability of each generated id: adds a `score`
                      ) -> list[dict]:
     "Objects in a `detect` answer: dicts with `label` and pixel `box` (y1, x1, y2, x2), and `score` given `logprobs`."
-    size, spans = _hw(image_size), None
+    size, spans = image_hw(image_size), None
     if isinstance(text_or_tokens, str):
         if logprobs is not None: raise ValueError("parse_detections: logprobs need token ids, not text")
         text = text_or_tokens
@@ -121,15 +86,16 @@ def boxes_to_text(boxes: Sequence[Sequence[float]],  # pixel boxes y1, x1, y2, x
     if len(boxes) != len(labels): raise ValueError(f"boxes_to_text: {len(boxes)} boxes but {len(labels)} labels")
     groups = []
     for box, label in zip(boxes, labels):
-        if not isinstance(label, str) or ";" in label or "\n" in label or _TOKEN.search(label):
+        if not isinstance(label, str) or ";" in label or "\n" in label or TOKEN.search(label):
             raise ValueError(f"boxes_to_text: a label must be a str without ';', newlines or <loc>/<seg>; got {label!r}")
-        y1, x1, y2, x2 = loc = box_to_loc(box, image_size)
+        loc = box_to_loc(box, image_size)
         if box[2] < box[0] or box[3] < box[1]: raise ValueError(f"boxes_to_text: box {tuple(box)} has y2 < y1 or x2 < x1")
-        groups.append("".join(f"<loc{t:04d}>" for t in loc) + (" " + label.strip() if label.strip() else ""))
+        groups.append(loc_text(loc) + (" " + label.strip() if label.strip() else ""))
     return " ; ".join(groups)
 
 # %% ../../nbs/16_tasks_detection.ipynb #a56ab136
-_PALETTE = list(TABLEAU_COLORS.values())
+_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",  # matplotlib's TABLEAU_COLORS, written
+            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]  # out: parsing never imports matplotlib
 _DPI = 100
 _LINE, _MIN_LINE = 0.004, 3.0  # box outline: 0.4% of the drawing's shorter side, at least 3 pixels
 _TEXT, _MIN_TEXT = 0.03, 12.0  # label font size: 3% of the shorter side, at least 12 pixels
@@ -145,12 +111,14 @@ def _luminance(rgb) -> float:
 
 def _text_colour(background) -> str:
     "Black or white, whichever has the higher WCAG contrast ratio with `background`."
+    from matplotlib.colors import to_rgb
     y = _luminance(to_rgb(background))
     return "black" if (y + 0.05) / 0.05 > 1.05 / (y + 0.05) else "white"
 
 
 def _file_format(path) -> str:
     "The format `path`'s extension names (PNG without one); a clear error before drawing if it cannot be written."
+    from matplotlib.figure import Figure
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".") or "png"
     known = Figure().canvas.get_supported_filetypes()
@@ -159,6 +127,16 @@ def _file_format(path) -> str:
     if not path.parent.is_dir():
         raise FileNotFoundError(f"draw_detections: no folder {str(path.parent)!r} to write {path.name!r} in")
     return fmt
+
+
+def _write(fig, path, fmt: str) -> None:
+    "Save `fig` beside `path`, then rename it there: a failed write leaves an existing file as it was."
+    partial = Path(path).with_name(Path(path).name + ".partial")
+    try:
+        fig.savefig(partial, dpi=_DPI, format=fmt, **({"pil_kwargs": {"quality": 95}} if fmt in ("jpg", "jpeg") else {}))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _sizes(ax, h: int, w: int) -> tuple[float, float]:
@@ -176,6 +154,10 @@ def draw_detections(image,  # uint8[H, W, 3] or [H, W], or a PIL image
                     min_side: int = 512,  # a new figure's longer side is at least this many pixels
                     ) -> Figure:
     "Boxes, labels, scores and mask overlays of `objects` drawn over `image`; returns the Figure (saved to `path`)."
+    from matplotlib import patheffects
+    from matplotlib.colors import to_rgb
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
     img = np.asarray(image.convert("RGB") if isinstance(image, PIL.Image.Image) else image)
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)):
         raise ValueError(f"draw_detections: image must be H x W or H x W x 3; got shape {img.shape}")
@@ -217,11 +199,5 @@ def draw_detections(image,  # uint8[H, W, 3] or [H, W], or a PIL image
     ax.set_ylim(h, 0)
     ax.set_axis_off()
     fig = ax.figure
-    if path is not None:  # written beside, then renamed: a failed write leaves an existing file as it was
-        partial = Path(path).with_name(Path(path).name + ".partial")
-        try:
-            fig.savefig(partial, dpi=_DPI, format=fmt, **({"pil_kwargs": {"quality": 95}} if fmt in ("jpg", "jpeg") else {}))
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+    if path is not None: _write(fig, path, fmt)
     return fig

@@ -4,18 +4,18 @@
 
 # %% ../../nbs/17_tasks_segmentation.ipynb #b730176e
 from __future__ import annotations
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from ..tokenizer import NUM_LOC, NUM_SEG
+from ..tokenizer import NUM_SEG
+from .locations import box_to_loc, crop_mask64, loc_text, loc_to_box, normalize_box, paste_mask, read_group, seg_text
 
 # %% auto #0
-__all__ = ['LOC0', 'SEG0', 'SegmentationCheckpointError', 'VQVAEDecoder', 'pixel_box', 'resize_bilinear', 'paste_mask',
-           'parse_segmentations', 'VQVAEEncoder', 'crop_mask64', 'mask_to_tokens', 'save_vae_npz']
+__all__ = ['SegmentationCheckpointError', 'VQVAEDecoder', 'parse_segmentations', 'VQVAEEncoder', 'mask_to_codes', 'mask_to_text',
+           'save_vae_npz']
 
 # %% ../../nbs/17_tasks_segmentation.ipynb #85cc6b75
 def _conv(x, w, b, padding="SAME", stride=1):  # x: float32[B, H, W, C], w: HWIO
@@ -62,8 +62,55 @@ class _ResBlock(nnx.Module):
                {f"b{i}": (f"{prefix}.net.{2 * i}.bias", np.asarray) for i in range(3)}
 
 
-class VQVAEDecoder(nnx.Module):
+# %% ../../nbs/17_tasks_segmentation.ipynb #c9fc585a
+class _VAEHalf(nnx.Module):
+    "What both halves share: sizes read off a `vae-oid.npz` file, and strict loading from it."
+    _HALF, _WIDTHS = "", ()  # "encoder" or "decoder", and the layer numbers whose biases give the channel widths
+
+    @classmethod
+    def torch_config(cls, npz: Mapping) -> dict:
+        "Constructor arguments read off a checkpoint: codebook size and width, and each stage's width from its bias."
+        K, D = _torch_key_shape(npz, "_vq_vae._embedding")
+        return dict(num_codes=K, code_dim=D, channels=tuple(_torch_key_shape(npz, f"{cls._HALF}.{i}.bias")[0] for i in cls._WIDTHS))
+
+    @classmethod
+    def from_npz(cls, path: str | Path | Mapping):
+        "Load this half from the official `vae-oid.npz` (PyTorch names and layouts), or a smaller one; the other half's keys are ignored."
+        return _load_torch(cls, path)
+
+
+def _torch_key_shape(npz, key):
+    if key not in npz: raise SegmentationCheckpointError(f"VQ-VAE checkpoint: missing key {key!r}")
+    return tuple(npz[key].shape)
+
+
+def _load_torch(cls, path):
+    "Build `cls` at the sizes the file's shapes give, and fill it from a `vae-oid.npz` file (or mapping) with PyTorch layouts."
+    npz = np.load(path) if not isinstance(path, Mapping) else path
+    model = cls(**cls.torch_config(npz))  # filled strictly: every key present, every shape checked
+    flat = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
+    for path_, (key, convert) in model.torch_keys().items():
+        want = flat[path_].get_value().shape
+        if key not in npz:
+            raise SegmentationCheckpointError(f"VQ-VAE checkpoint: missing key {key!r} (expected shape {_torch_shape(convert, want)})")
+        value = convert(np.asarray(npz[key], np.float32))
+        if value.shape != want:
+            raise SegmentationCheckpointError(f"VQ-VAE checkpoint: {key!r} has shape {tuple(npz[key].shape)}, "
+                                              f"expected {_torch_shape(convert, want)}")
+        flat[path_].set_value(jnp.asarray(value))
+    nnx.update(model, nnx.from_flat_state(flat))
+    return model
+
+
+def _torch_shape(convert, shape):  # the PyTorch shape that `convert` turns into `shape`
+    return _TO_TORCH[convert](np.broadcast_to(np.float32(0), shape)).shape
+
+
+# %% ../../nbs/17_tasks_segmentation.ipynb #9989730b
+class VQVAEDecoder(_VAEHalf):
     "The decoder half of PaliGemma's mask VQ-VAE: 16 codebook indices -> 64x64 mask logits."
+    _HALF, _WIDTHS = "decoder", (0, 4, 6, 8, 10)  # its layers in the file, and those whose biases give the widths
+
     def __init__(self,
                  num_codes: int = 128,                          # K, codebook size (number of `<seg>` tokens)
                  code_dim: int = 512,                           # D, codebook vector width
@@ -106,89 +153,10 @@ class VQVAEDecoder(nnx.Module):
             keys[("b_up", i)] = (f"decoder.{4 + 2 * i}.bias", np.asarray)
         return keys
 
-    @staticmethod
-    def torch_config(npz: Mapping) -> dict:
-        "Constructor arguments read off a checkpoint: codebook size and width, and each stage's width from its bias."
-        K, D = _torch_key_shape(npz, "_vq_vae._embedding")
-        return dict(num_codes=K, code_dim=D, channels=tuple(_torch_key_shape(npz, f"decoder.{i}.bias")[0] for i in (0, 4, 6, 8, 10)))
-
-    @classmethod
-    def from_npz(cls, path: str | Path | Mapping) -> VQVAEDecoder:
-        "Load the official `vae-oid.npz` (PyTorch names and layouts), or a smaller one; the encoder's keys are ignored."
-        return _load_torch(cls, path)
-
-
-def _torch_key_shape(npz, key):
-    if key not in npz: raise SegmentationCheckpointError(f"VQ-VAE checkpoint: missing key {key!r}")
-    return tuple(npz[key].shape)
-
-
-def _load_torch(cls, path):
-    "Build `cls` at the sizes the file's shapes give, and fill it from a `vae-oid.npz` file (or mapping) with PyTorch layouts."
-    npz = np.load(path) if not isinstance(path, Mapping) else path
-    model = cls(**cls.torch_config(npz))  # filled strictly: every key present, every shape checked
-    flat = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
-    for path_, (key, convert) in model.torch_keys().items():
-        want = flat[path_].get_value().shape
-        if key not in npz:
-            raise SegmentationCheckpointError(f"VQ-VAE checkpoint: missing key {key!r} (expected shape {_torch_shape(convert, want)})")
-        value = convert(np.asarray(npz[key], np.float32))
-        if value.shape != want:
-            raise SegmentationCheckpointError(f"VQ-VAE checkpoint: {key!r} has shape {tuple(npz[key].shape)}, "
-                                              f"expected {_torch_shape(convert, want)}")
-        flat[path_].set_value(jnp.asarray(value))
-    nnx.update(model, nnx.from_flat_state(flat))
-    return model
-
-
-def _torch_shape(convert, shape):  # the PyTorch shape that `convert` turns into `shape`
-    return _TO_TORCH[convert](np.broadcast_to(np.float32(0), shape)).shape
-
-# %% ../../nbs/17_tasks_segmentation.ipynb #b30e39c0
-LOC0, SEG0 = 256000, 257024  # ids of <loc0000> and <seg000> in the official PaliGemma tokenizer
-
-
-def pixel_box(loc: Sequence[int],  # y1, x1, y2, x2 in 1024 bins
-              image_size: tuple[int, int],  # (h, w)
-              ) -> tuple[int, int, int, int]:
-    "Pixel box y1, x1, y2, x2 as big_vision computes it: `int(t / 1023 * size)` in float64."
-    h, w = image_size
-    y1, x1, y2, x2 = (float(t) / 1023.0 for t in loc)
-    return int(y1 * h), int(x1 * w), int(y2 * h), int(x2 * w)
-
-
-def _resize_weights(n_in: int, n_out: int) -> np.ndarray:  # -> float64[n_out, n_in], rows summing to 1
-    "Antialiased bilinear resampling of `n_in` samples to `n_out` along one axis (triangle filter)."
-    if n_in < 1 or n_out < 1: raise ValueError(f"resize_bilinear: sizes must be positive; got {n_in} -> {n_out}")
-    stretch = n_in / n_out
-    centres = (np.arange(n_out) + 0.5) * stretch - 0.5  # output samples in input coordinates
-    w = np.maximum(0.0, 1.0 - np.abs(centres[:, None] - np.arange(n_in)[None, :]) / max(1.0, stretch))
-    return w / w.sum(1, keepdims=True)
-
-
-def resize_bilinear(x,  # float[h, w]
-                    shape: tuple[int, int],  # (h', w')
-                    ) -> np.ndarray:  # float32[h', w']
-    "`jax.image.resize(x, shape, 'bilinear', antialias=True)` in numpy: no compilation per shape."
-    x = np.asarray(x, np.float64)
-    if x.ndim != 2: raise ValueError(f"resize_bilinear: expected a 2-D array; got shape {x.shape}")
-    return (_resize_weights(x.shape[0], shape[0]) @ x @ _resize_weights(x.shape[1], shape[1]).T).astype(np.float32)
-
-
-def paste_mask(mask64,  # float32[64, 64] decoder logits
-               box: tuple[int, int, int, int],  # pixel y1, x1, y2, x2
-               image_size: tuple[int, int]) -> np.ndarray:
-    "Full-image bool[h, w]: the logits resized into `box` (antialiased bilinear), thresholded at > 0."
-    y1, x1, y2, x2 = box
-    full = np.zeros(image_size, bool)
-    full[y1:y2, x1:x2] = resize_bilinear(mask64, (y2 - y1, x2 - x1)) > 0.0
-    return full
 
 # %% ../../nbs/17_tasks_segmentation.ipynb #2a81f838
-_TOKEN = re.compile(r"<(loc|seg)(\d+)>")
-
-
-def _objects_from_ids(ids, loc0, seg0, eos, tokenizer):
+def _objects_from_ids(ids, tokenizer):
+    loc0, seg0, eos = tokenizer.loc_id(0), tokenizer.seg_id(0), tokenizer.eos_id
     ids = [int(i) for i in np.asarray(ids).reshape(-1)]
     if eos in ids: ids = ids[:ids.index(eos)]
     is_tok = [loc0 <= i < seg0 + NUM_SEG for i in ids]
@@ -199,7 +167,7 @@ def _objects_from_ids(ids, loc0, seg0, eos, tokenizer):
         while j < len(ids) and is_tok[j]: j += 1
         k = j
         while k < len(ids) and not is_tok[k]: k += 1
-        label = tokenizer.decode(ids[j:k]).strip(" ;") if tokenizer is not None else None
+        label = tokenizer.decode(ids[j:k]).strip(" ;")
         toks = [("loc", t - loc0) if t < seg0 else ("seg", t - seg0) for t in ids[i:j]]
         starts = [0] + [n for n in range(1, len(toks)) if toks[n][0] == "loc" and toks[n - 1][0] == "seg"]
         for a, b in zip(starts, starts[1:] + [len(toks)]):  # a <loc> right after a <seg> starts a new object
@@ -208,35 +176,28 @@ def _objects_from_ids(ids, loc0, seg0, eos, tokenizer):
     return objs
 
 
-def _objects_from_text(text):
-    objs = []
-    for chunk in text.split(";"):
-        toks = [(kind, int(n)) for kind, n in _TOKEN.findall(chunk)]
-        if toks: objs.append((toks, _TOKEN.sub("", chunk).strip()))
-    return objs
-
-
 def _valid_tokens(toks) -> bool:
-    "Exactly 4 in-range <loc> then 16 in-range <seg>, with y2 > y1 and x2 > x1 (big_vision's evaluator)."
+    "Exactly 4 <loc> then 16 <seg>, with y2 > y1 and x2 > x1 (big_vision's evaluator); every value is in range."
     if [k for k, _ in toks] != ["loc"] * 4 + ["seg"] * 16: return False
-    loc, seg = [v for _, v in toks[:4]], [v for _, v in toks[4:]]
-    return all(0 <= v < NUM_LOC for v in loc) and all(0 <= v < NUM_SEG for v in seg) and loc[2] > loc[0] and loc[3] > loc[1]
+    y1, x1, y2, x2 = (v for _, v in toks[:4])
+    return y2 > y1 and x2 > x1
 
 
 def parse_segmentations(text_or_tokens: str | Sequence[int] | np.ndarray,  # generated answer: text, or token ids
-                        image_size: tuple[int, int],  # (h, w) of the image the masks are for
+                        image_size: int | tuple[int, int],  # (h, w) of the image the masks are for
                         decoder: VQVAEDecoder,
-                        tokenizer=None,  # a `paligemma.tokenizer.Tokenizer`: its <loc>/<seg>/EOS ids, and labels
+                        tokenizer=None,  # a `paligemma.tokenizer.Tokenizer`, needed for token ids
                         ) -> list[dict]:
     "Objects in a `segment` answer: dicts with `label`, pixel `box` (y1, x1, y2, x2) and full-image bool `mask`."
-    if isinstance(text_or_tokens, str): objs = _objects_from_text(text_or_tokens)
+    if isinstance(text_or_tokens, str):
+        objs = [read for chunk in text_or_tokens.split(";") if (read := read_group(chunk)) is not None]
     else:
-        loc0, seg0, eos = (tokenizer.loc_id(0), tokenizer.seg_id(0), tokenizer.eos_id) if tokenizer else (LOC0, SEG0, 1)
-        objs = _objects_from_ids(text_or_tokens, loc0, seg0, eos, tokenizer)
+        if tokenizer is None: raise ValueError("parse_segmentations: token ids need a tokenizer to decode them")
+        objs = _objects_from_ids(text_or_tokens, tokenizer)
     kept = []
     for toks, label in objs:
         if not _valid_tokens(toks): continue
-        y1, x1, y2, x2 = box = pixel_box([v for _, v in toks[:4]], image_size)
+        y1, x1, y2, x2 = box = loc_to_box([v for _, v in toks[:4]], image_size, whole_pixels=True)
         if y2 <= y1 or x2 <= x1: continue
         kept.append((label, box, [v for _, v in toks[4:]]))
     if not kept: return []
@@ -244,8 +205,10 @@ def parse_segmentations(text_or_tokens: str | Sequence[int] | np.ndarray,  # gen
     return [dict(label=label, box=box, mask=paste_mask(m, box, image_size)) for (label, box, _), m in zip(kept, logits)]
 
 # %% ../../nbs/17_tasks_segmentation.ipynb #d126d627
-class VQVAEEncoder(nnx.Module):
+class VQVAEEncoder(_VAEHalf):
     "The encoder half of PaliGemma's mask VQ-VAE: 64x64 masks in [0, 1] -> 16 codebook indices."
+    _HALF, _WIDTHS = "encoder", (0, 2, 4, 6)  # its layers in the file, and those whose biases give the widths
+
     def __init__(self, num_codes: int = 128, code_dim: int = 512, channels: Sequence[int] = (16, 32, 64, 128)):
         z = lambda *s: nnx.Param(jnp.zeros(s, jnp.float32))
         c = (1, *channels)
@@ -273,6 +236,7 @@ class VQVAEEncoder(nnx.Module):
         return jnp.argmin(d, -1).reshape(f.shape[0], -1).astype(jnp.int32)
 
     def torch_keys(self) -> dict:
+        "Our parameter path -> (key in `vae-oid.npz`, layout converter)."
         keys = {("codebook",): ("_vq_vae._embedding", np.asarray),
                 ("w_out",): ("encoder.10.weight", _torch_conv_to_hwio), ("b_out",): ("encoder.10.bias", np.asarray)}
         for i in range(4):
@@ -282,38 +246,26 @@ class VQVAEEncoder(nnx.Module):
             keys |= {("res", r, k): v for k, v in block.torch_keys(f"encoder.{8 + r}").items()}
         return keys
 
-    @staticmethod
-    def torch_config(npz: Mapping) -> dict:
-        "Constructor arguments read off a checkpoint: codebook size and width, and each down-conv's width from its bias."
-        K, D = _torch_key_shape(npz, "_vq_vae._embedding")
-        return dict(num_codes=K, code_dim=D, channels=tuple(_torch_key_shape(npz, f"encoder.{i}.bias")[0] for i in (0, 2, 4, 6)))
-
-    @classmethod
-    def from_npz(cls, path: str | Path | Mapping) -> VQVAEEncoder:
-        "Load the encoder and codebook from `vae-oid.npz`, or a smaller one; the decoder's keys are ignored."
-        return _load_torch(cls, path)
 
 # %% ../../nbs/17_tasks_segmentation.ipynb #2379aa41
-def crop_mask64(mask,  # uint8[h, w] (0..255) or bool/float in [0, 1]: the full-image mask
-                box,  # normalised y1, x1, y2, x2 in [0, 1]
-                ) -> jax.Array:
-    "The encoder's input float32[64, 64] in [0, 1]: the mask cropped to `box` (pixel edges rounded half to even), resized."
-    mask = np.asarray(mask)
-    h, w = mask.shape[:2]
-    y1, x1, y2, x2 = np.round(np.asarray(box, np.float32) * np.float32([h, w, h, w])).astype(int)  # like tf.round
-    crop = resize_bilinear(mask[y1:y2, x1:x2].astype(np.float32), (64, 64))
-    return jnp.asarray(crop / (255.0 if mask.dtype == np.uint8 else 1.0))
+@nnx.jit
+def _encode(encoder: VQVAEEncoder, crops): return encoder(crops)  # compiled once, not once per object
 
 
-def mask_to_tokens(mask,  # uint8[h, w] (0..255) or bool/float in [0, 1]: the full-image mask
-                   box,  # normalised y1, x1, y2, x2 in [0, 1]
-                   encoder: VQVAEEncoder,
-                   loc0: int = LOC0, seg0: int = SEG0,  # ids of <loc0000> and <seg000>
-                   ) -> np.ndarray:
-    "The 20 suffix token ids (4 <loc> + 16 <seg>) of big_vision's `refcoco_mask2str` for one object."
-    loc = np.clip(np.round(np.asarray(box, np.float32) * np.float32(NUM_LOC - 1)), 0, NUM_LOC - 1).astype(np.int32)
-    seg = np.asarray(encoder(crop_mask64(mask, box)[None]))[0]
-    return np.concatenate([loc + loc0, seg + seg0]).astype(np.int32)
+def mask_to_codes(mask,  # uint8[h, w] (0..255) or bool/float in [0, 1]: the full-image mask
+                  box,  # y1, x1, y2, x2: fractions of the image, or pixels given `image_size`
+                  encoder: VQVAEEncoder,
+                  image_size: int | Sequence[int] | None = None,  # (h, w) when `box` is in pixels
+                  ) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    "The 4 `<loc>` values and 16 `<seg>` codes (int32[16]) of big_vision's `refcoco_mask2str` for one object."
+    box = normalize_box(box, 1 if image_size is None else image_size)
+    return box_to_loc(box), np.asarray(_encode(encoder, jnp.asarray(crop_mask64(mask, box))[None]))[0]
+
+
+def mask_to_text(mask, box, encoder: VQVAEEncoder, image_size: int | Sequence[int] | None = None) -> str:
+    "`mask_to_codes` spelled out: the 4 `<loc>` and 16 `<seg>` tokens of one object of a `segment` answer."
+    locs, codes = mask_to_codes(mask, box, encoder, image_size)
+    return loc_text(locs) + seg_text(codes)
 
 # %% ../../nbs/17_tasks_segmentation.ipynb #66017c68
 def _key_order(key):  # encoder.*, the codebook, decoder.*; numbered parts as numbers; weight before bias

@@ -1,6 +1,7 @@
 """Generation: our compiled sampler beside transformers `generate` on the same random weights, greedy.
 
 Run: python bench/generate.py [--config paligemma-bench-small] [--batch 1 8] [--new-tokens 32] [--dtype float32]
+                              [--layers default|stacked|list]
      python bench/generate.py --config paligemma-3b-224 --dtype bfloat16 --separate
 Prefill latency = a generation of 1 token; decode time per step = (time for N tokens - time for 1) / (N - 1).
 Calls alternate between the two implementations in one process; with --separate (full-size models, whose two
@@ -21,23 +22,22 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import copy_bandwidth, hf_model_for, random_inputs  # noqa: E402
+from common import copy_bandwidth, hf_model_for, peak_rss_bytes, random_inputs, reset_peak_rss  # noqa: E402
 
 
 class Ours:
     name = "ours"
     compiles = True
 
-    def __init__(self, model, unstack_layers=False):
+    def __init__(self, model):
         from paligemma import Sampler
-        self.sampler = Sampler(model, unstack_layers=unstack_layers)
+        self.sampler = Sampler(model)
 
     def generate(self, images, tokens, n):
         import jax
         lengths = np.full((tokens.shape[0],), tokens.shape[1], np.int32)
         out = self.sampler.generate_tokens(images, tokens, lengths, n, eos_id=None)
-        jax.block_until_ready(out)
-        return np.asarray(out[0])
+        return np.asarray(jax.block_until_ready(out.tokens))
 
 
 class Theirs:
@@ -86,11 +86,12 @@ def measure(impls, config, batch, n, repeats):
     return out
 
 
-def build(config_name, dtype, seed=0):
+def build(config_name, dtype, layers="default", seed=0):
     "(our config, transformers model) with the same random weights."
     import torch
     from paligemma import PaliGemmaConfig
     config = PaliGemmaConfig.from_name(config_name)
+    if layers != "default": config = config.replace(llm=config.llm.replace(stack_layers=layers == "stacked"))
     return config, hf_model_for(config, seed=seed, dtype=dtype)
 
 
@@ -121,9 +122,10 @@ def side_main(args):
     from safetensors.torch import load_file
     from paligemma import PaliGemmaConfig
     config = PaliGemmaConfig.from_name(args.config)
+    if args.layers != "default": config = config.replace(llm=config.llm.replace(stack_layers=args.layers == "stacked"))
     if args.side == "ours":
         from paligemma.checkpoints import SafetensorsCheckpoint  # lazy: one tensor read at a time
-        impl = Ours(ours_from_hf_state(config, SafetensorsCheckpoint(args.weights), args.dtype), args.unstack_layers)
+        impl = Ours(ours_from_hf_state(config, SafetensorsCheckpoint(args.weights), args.dtype))
     else:
         state = load_file(args.weights)
         hf = hf_model_for(config, dtype=args.dtype)  # the shape; its weights are replaced by the file's
@@ -132,7 +134,13 @@ def side_main(args):
         hf.tie_weights()
         impl = Theirs(hf.eval())
         del state
+    reset_peak_rss()  # from here on: generation only (loading has its own benchmark, bench/load.py)
     out = {b: measure([impl], config, b, args.new_tokens, args.repeats)[impl.name] for b in args.batch}
+    if args.side == "ours":
+        import jax
+        from flax import nnx
+        out[args.batch[0]]["weights"] = sum(a.nbytes for a in jax.tree.leaves(nnx.state(impl.sampler.model, nnx.Param)))
+    out[args.batch[0]]["peak_rss"] = peak_rss_bytes()
     print(json.dumps(out))
 
 
@@ -144,7 +152,8 @@ def main():
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--separate", action="store_true")
-    ap.add_argument("--unstack-layers", action="store_true", help="Sampler(unstack_layers=True): per-layer decode buffers")
+    ap.add_argument("--layers", choices=["default", "stacked", "list"], default="default",
+                    help="how our decoder stores its layers (GemmaConfig.stack_layers); default: by backend")
     ap.add_argument("--side", choices=["ours", "transformers"], help=argparse.SUPPRESS)
     ap.add_argument("--weights", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -152,7 +161,7 @@ def main():
 
     if args.separate:  # the file holds bfloat16 values (exact in float32 too), so a float32 run fits in memory
         from safetensors.torch import save_file
-        config, hf = build(args.config, "bfloat16")
+        config, hf = build(args.config, "bfloat16", args.layers)
         weights = Path(tempfile.mkdtemp()) / "weights.safetensors"
         save_file({k: v.contiguous() for k, v in hf.state_dict().items() if k != "lm_head.weight"}, str(weights))
         del hf
@@ -160,7 +169,7 @@ def main():
         for side in ("ours", "transformers"):
             cmd = [sys.executable, __file__, "--side", side, "--weights", str(weights), "--config", args.config,
                    "--dtype", args.dtype, "--new-tokens", str(args.new_tokens), "--repeats", str(args.repeats),
-                   "--batch", *map(str, args.batch)] + (["--unstack-layers"] if args.unstack_layers else [])
+                   "--batch", *map(str, args.batch), "--layers", args.layers]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode: sys.exit(f"{side} failed:\n{proc.stderr[-3000:]}")
             print(side, proc.stdout.strip().splitlines()[-1], file=sys.stderr)  # raw figures, kept if a later side fails
@@ -168,15 +177,15 @@ def main():
                 results.setdefault(int(b), {})[side] = r
         weights.unlink()
     else:
-        config, hf = build(args.config, args.dtype)
+        config, hf = build(args.config, args.dtype, args.layers)
         state = {k: torch_to_numpy(v) for k, v in hf.state_dict().items()}
-        impls = [Ours(ours_from_hf_state(config, state, args.dtype), args.unstack_layers), Theirs(hf)]
+        impls = [Ours(ours_from_hf_state(config, state, args.dtype)), Theirs(hf)]
         del state
         results = {b: measure(impls, config, b, args.new_tokens, args.repeats) for b in args.batch}
 
     bw = copy_bandwidth()
     floor = llm_param_bytes(config, args.dtype) / bw
-    print(f"\nGeneration, `{args.config}`, {args.dtype} weights{', unstack_layers' if args.unstack_layers else ''}, greedy, 16-token prompt + "
+    print(f"\nGeneration, `{args.config}`, {args.dtype} weights{'' if args.layers == 'default' else ', layers ' + args.layers}, greedy, 16-token prompt + "
           f"{config.num_image_tokens} image tokens, {args.new_tokens} new tokens, {os.cpu_count()} CPU cores\n")
     print("| batch | ours prefill (ms) | transformers prefill (ms) | ours decode (tok/s) | transformers decode (tok/s) "
           "| decode speed-up | ours ms/step | transformers ms/step | ours compile (s) | same tokens |")
@@ -190,6 +199,10 @@ def main():
     print(f"\nDecode bandwidth floor: decoder parameters {llm_param_bytes(config, args.dtype)/1e9:.2f} GB / measured "
           f"copy bandwidth {bw/1e9:.1f} GB/s = {floor*1e3:.1f} ms/step; ours at batch {args.batch[0]}: "
           f"{results[args.batch[0]]['ours']['step']/floor:.2f}x the floor")
+    o = results[args.batch[0]]["ours"]
+    if "weights" in o:
+        print(f"Peak RSS while generating: ours {o['peak_rss']/1e9:.2f} GB for {o['weights']/1e9:.2f} GB of weights "
+              f"({o['peak_rss']/o['weights']:.2f}x); transformers {results[args.batch[0]]['transformers']['peak_rss']/1e9:.2f} GB")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@
 # %% ../../nbs/04_gemma_transformer.ipynb #be371b78
 from __future__ import annotations
 import dataclasses
-import math
 from typing import Literal
 import jax
 import jax.numpy as jnp

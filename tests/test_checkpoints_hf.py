@@ -5,15 +5,16 @@ import pytest
 import torch
 from transformers import PaliGemmaConfig as HFConfig, PaliGemmaForConditionalGeneration
 
-from paligemma import PaliGemmaConfig, load_checkpoint
+from paligemma import load_checkpoint
 from paligemma.checkpoints import CheckpointError, config_to_hf
+from paligemma.testing import reference_config
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     "transformers' PaliGemma 2 of our `paligemma2-tiny` shape, random weights, written by `save_pretrained`."
     torch.manual_seed(0)
-    hf = PaliGemmaForConditionalGeneration(HFConfig(**config_to_hf(PaliGemmaConfig.from_name("paligemma2-tiny")))).eval()
+    hf = PaliGemmaForConditionalGeneration(HFConfig(**config_to_hf(reference_config("paligemma2-tiny")))).eval()
     with torch.no_grad():
         for p in hf.parameters(): p.copy_(torch.randn_like(p) * 0.1)
     folder = tmp_path_factory.mktemp("hf") / "saved"
@@ -25,7 +26,7 @@ def test_save_pretrained_folder_gives_transformers_logits(saved):
     hf, folder = saved
     assert {"config.json", "model.safetensors"} <= {p.name for p in folder.iterdir()}
     loaded = load_checkpoint(folder)
-    assert loaded.config == PaliGemmaConfig.from_name("paligemma2-tiny")
+    assert loaded.config == reference_config("paligemma2-tiny")
     imgs = np.random.default_rng(0).uniform(-1, 1, (1, 42, 42, 3)).astype(np.float32)
     toks = np.array([[2, 7, 9, 11, 5]])
     P = loaded.config.num_image_tokens
@@ -44,4 +45,4 @@ def test_save_pretrained_folder_with_the_wrong_config(saved):
     "PaliGemma 2 weights forced into a PaliGemma 1 config: the Gemma 2 norms it has no place for are named."
     _, folder = saved
     with pytest.raises(CheckpointError, match="unexpected 4 Hugging Face key.*post_feedforward_layernorm"):
-        load_checkpoint(folder, config=PaliGemmaConfig.from_name("paligemma-tiny"))
+        load_checkpoint(folder, config=reference_config("paligemma-tiny"))

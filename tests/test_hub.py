@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from paligemma import PaliGemma, PaliGemmaConfig, load_checkpoint, save_checkpoint
+from paligemma import PaliGemma, load_checkpoint, save_checkpoint
 from paligemma.hub import HubError, hf_file, kaggle_npz, pick_npz, resolve_checkpoint
-from paligemma.testing import reference_dir
-from paligemma.tokenizer import Tokenizer, train_test_tokenizer
+from paligemma.testing import reference_config, reference_dir
+from paligemma.tokenizer import Tokenizer
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"  # a snapshot is named by its commit hash
 
@@ -32,12 +32,12 @@ def assert_same_params(a, b):
 
 
 @pytest.fixture(scope="module")
-def hf_cache(tmp_path_factory):
+def hf_cache(tmp_path_factory, spm_model):
     "A random tiny PaliGemma 2 saved as a Hugging Face folder, and a hub cache holding it as test-org/tiny-pg2."
     root = tmp_path_factory.mktemp("hub")
-    model = PaliGemma(PaliGemmaConfig.from_name("paligemma2-tiny"), rngs=nnx.Rngs(3))
+    model = PaliGemma(reference_config("paligemma2-tiny"), rngs=nnx.Rngs(3))
     folder = save_checkpoint(model, root / "folder", format="safetensors")
-    train_test_tokenizer(folder / "tokenizer.model")
+    (folder / "tokenizer.model").write_bytes(spm_model.read_bytes())
     repo = root / "cache" / "models--test-org--tiny-pg2"
     snapshot = repo / "snapshots" / COMMIT
     snapshot.mkdir(parents=True)

@@ -8,8 +8,9 @@ from safetensors import safe_open
 from transformers import PaliGemmaConfig as HFConfig, PaliGemmaForConditionalGeneration
 
 from paligemma.checkpoints import config_to_hf
-from paligemma.model import PaliGemma, PaliGemmaConfig
+from paligemma.model import PaliGemma
 from paligemma.saving import save_checkpoint
+from paligemma.testing import reference_config
 
 
 def hf_logits(folder, imgs, toks, P):
@@ -25,7 +26,7 @@ def hf_logits(folder, imgs, toks, P):
 
 @pytest.mark.parametrize("name", ["paligemma-tiny", "paligemma2-tiny"])
 def test_saved_folder_is_what_transformers_writes_and_reads(name, tmp_path):
-    cfg = PaliGemmaConfig.from_name(name)
+    cfg = reference_config(name)
     model = PaliGemma(cfg, rngs=nnx.Rngs(0))
     folder = save_checkpoint(model, tmp_path / "ours")
     theirs_folder = tmp_path / "save_pretrained"

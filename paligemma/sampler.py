@@ -4,51 +4,92 @@
 
 # %% ../nbs/10_sampler.ipynb #b5ca03a6
 from __future__ import annotations
-import functools
 import math
+import numbers
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx, struct
 from .gemma.cache import KVCache, prefill, extend
-from .model import PaliGemma, _check_inputs
+from .model import PaliGemma, check_inputs
 from .nn import capture_call, records, sowing
 
 # %% auto #0
-__all__ = ['sample_logits', 'bucket_length', 'Sampler']
+__all__ = ['Greedy', 'Sampling', 'sample_logits', 'SamplerOutput', 'bucket_length', 'Sampler']
 
 # %% ../nbs/10_sampler.ipynb #b21091e6
-def sample_logits(
-    logits,  # float32[B, V]
-    key,  # PRNG key, unused when greedy
-    *,
-    greedy: bool,  # static: argmax, ignoring temperature, top_k, top_p
-    temperature=1.0,  # > 0
-    top_k: int | None = None,  # static: keep the k largest logits
-    top_p=None,  # keep the smallest set with probability >= top_p; None: no nucleus filtering
-) -> tuple[jax.Array, jax.Array]:  # (int32[B] tokens, float32[B] their untempered log-probabilities)
-    "Pick one token per row: greedy, or sampled with temperature, top-k and top-p."
-    logits = logits.astype(jnp.float32)
-    top = jnp.max(logits, axis=-1, keepdims=True)
-    if greedy:  # first index of the maximum: two vectorised reductions, faster than argmax's on CPU
+def _known(x) -> bool:
+    "A number given now, not a traced value (or a placeholder jax puts in while it rebuilds the pytree)."
+    return isinstance(x, numbers.Real)
+
+
+@struct.dataclass
+class Greedy:
+    "Always the most likely token: the first one on ties, as `argmax`."
+
+    def choose(self, logits, key):  # float32[B, V]; key unused -> int32[B]
+        "Each row's first maximum."
+        top = jnp.max(logits, axis=-1, keepdims=True)  # two vectorised reductions: faster than argmax's on CPU
         ids = jnp.arange(logits.shape[-1], dtype=jnp.int32)
-        tokens = jnp.min(jnp.where(logits == top, ids, logits.shape[-1]), axis=-1)
-    else:
-        scaled = logits / temperature
-        if top_k is not None:
-            candidates, ids = jax.lax.top_k(scaled, top_k)  # [B, k], sorted descending
+        return jnp.min(jnp.where(logits == top, ids, logits.shape[-1]), axis=-1)
+
+
+@struct.dataclass
+class Sampling:
+    "Draw from softmax(logits / temperature), among the top_k largest logits and the top_p nucleus when given."
+    temperature: float = 1.0  # > 0; traced: a new value reuses the compiled program
+    top_k: int | None = struct.field(pytree_node=False, default=None)  # >= 1; static: it sets a shape
+    top_p: float | None = None  # in (0, 1]: the smallest set of best tokens with that much probability; traced
+
+    def __post_init__(self):
+        t, k, p = self.temperature, self.top_k, self.top_p
+        if _known(t) and not t > 0:
+            raise ValueError(f"Sampling: temperature must be > 0 (Greedy() is temperature 0); got {t!r}")
+        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
+            raise ValueError(f"top_k must be an int >= 1 or None; got {k!r}")
+        if _known(p) and not 0 < p <= 1:
+            raise ValueError(f"top_p must be in (0, 1] or None; got {p!r}")
+
+    def choose(self, logits, key):  # float32[B, V], PRNG key -> int32[B]
+        "One draw per row."
+        scaled = logits / self.temperature
+        if self.top_k is not None:
+            candidates, ids = jax.lax.top_k(scaled, self.top_k)  # [B, k], sorted descending
         else:
             ids = jnp.argsort(-scaled, axis=-1)
             candidates = jnp.take_along_axis(scaled, ids, axis=-1)
-        if top_p is not None:
+        if self.top_p is not None:
             probs = jax.nn.softmax(candidates, axis=-1)
             before = jnp.cumsum(probs, axis=-1) - probs  # probability of the better candidates
-            candidates = jnp.where(before < top_p, candidates, -jnp.inf)  # the best one is always kept
+            candidates = jnp.where(before < self.top_p, candidates, -jnp.inf)  # the best one is always kept
         choice = jax.random.categorical(key, candidates, axis=-1)
-        tokens = jnp.take_along_axis(ids, choice[:, None], axis=-1)[:, 0]
-    log_norm = top[:, 0] + jnp.log(jnp.sum(jnp.exp(logits - top), axis=-1))  # logsumexp
-    logprobs = jnp.take_along_axis(logits, tokens[:, None], axis=-1)[:, 0] - log_norm
-    return tokens.astype(jnp.int32), logprobs
+        return jnp.take_along_axis(ids, choice[:, None], axis=-1)[:, 0]
+
+# %% ../nbs/10_sampler.ipynb #5a3e0c12
+def sample_logits(
+    logits,  # float32[B, V]
+    key,  # PRNG key; unused by Greedy
+    strategy: Greedy | Sampling = Greedy(),
+) -> tuple[jax.Array, jax.Array]:  # (int32[B] tokens, float32[B] their untempered log-probabilities)
+    "Pick one token per row with `strategy`, and its log-probability under the model."
+    if not isinstance(strategy, (Greedy, Sampling)):
+        raise TypeError(f"strategy must be Greedy() or Sampling(...); got {type(strategy).__name__}")
+    logits = logits.astype(jnp.float32)
+    tokens = strategy.choose(logits, key).astype(jnp.int32)
+    logprobs = jnp.take_along_axis(logits, tokens[:, None], axis=-1)[:, 0] - jax.nn.logsumexp(logits, axis=-1)
+    return tokens, logprobs
+
+# %% ../nbs/10_sampler.ipynb #5a3e0c14
+@struct.dataclass
+class SamplerOutput:
+    "The generated tokens of a batch, with their count and log-probabilities; optionally logits and records."
+    tokens: jax.Array  # int32[B, N]: the new tokens, 0 after each example's EOS
+    lengths: jax.Array  # int32[B]: tokens produced by each example, its EOS included
+    logprobs: jax.Array  # float32[B, N]: each token's log-probability under the untempered model, 0 after EOS
+    logits: jax.Array | None = None  # float32[B, N, V]: the logits each token was drawn from (`return_logits`)
+    # when the model records: {"prefix": the prefill's records (both towers, every prefix position),
+    #                          "tokens": the decoder's records per generated token, [L, B, N, ...]}
+    sown: dict | None = None
 
 # %% ../nbs/10_sampler.ipynb #18117aab
 @struct.dataclass
@@ -60,74 +101,66 @@ class _LoopState:
     lengths: jax.Array  # int32[B]
     cache: KVCache
     key: jax.Array
-    step_logits: jax.Array | None  # float32[B, N, V] when asked for (tests, debugging)
-    sown: dict | None  # when the model records (`set_sow`): the decoder's records per token, [L, B, N, ...]
+    logits: jax.Array | None  # float32[B, N, V] when asked for
+    sown: dict | None  # when the model records: the decoder's records per token, [L, B, N, ...]
 
 
-def _emit(state: _LoopState, logits, eos_id, sample) -> _LoopState:
-    "Sample token `state.step` from `logits` and record it."
+def _emit(state: _LoopState, logits, eos_id: int, strategy) -> _LoopState:
+    "Sample token `state.step` from `logits` with `strategy` and record it."
     key, sub = jax.random.split(state.key)
-    token, logprob = sample(logits, sub)
+    token, logprob = sample_logits(logits, sub, strategy)
     token = jnp.where(state.done, 0, token)
     logprob = jnp.where(state.done, 0.0, logprob)
-    col = lambda a, v: jax.lax.dynamic_update_slice_in_dim(a, v[:, None].astype(a.dtype), state.step, axis=1)
-    step_logits = state.step_logits
-    if step_logits is not None:
-        step_logits = jax.lax.dynamic_update_slice_in_dim(step_logits, logits[:, None], state.step, axis=1)
-    return state.replace(step=state.step + 1, tokens=col(state.tokens, token), logprobs=col(state.logprobs, logprob),
-                         lengths=state.lengths + (~state.done).astype(jnp.int32),
-                         done=state.done | (token == eos_id), key=key, step_logits=step_logits)
+    col = lambda a, v: jax.lax.dynamic_update_slice_in_dim(a, v.astype(a.dtype), state.step, axis=1)
+    kept = state.logits if state.logits is None else col(state.logits, logits[:, None])
+    return state.replace(step=state.step + 1, tokens=col(state.tokens, token[:, None]),
+                         logprobs=col(state.logprobs, logprob[:, None]), logits=kept, key=key,
+                         lengths=state.lengths + (~state.done).astype(jnp.int32), done=state.done | (token == eos_id))
 
 
-def _generate(graphdef, state, images, tokens, lengths, key, temperature, top_p, *, max_new_tokens: int,
-              greedy: bool, top_k, use_top_p: bool, eos_id: int, cache_dtype, return_logits: bool,
-              cache_sharding=None):
-    model = nnx.merge(graphdef, state)
+def _prefill(model, images, tokens, lengths, cache):
+    "Embed image and prompt, run them through the decoder into `cache`; the logits at each prompt's last token."
     B, L = tokens.shape
-    P = model.config.num_image_tokens
-    sample = functools.partial(sample_logits, greedy=greedy, temperature=temperature, top_k=top_k,
-                               top_p=top_p if use_top_p else None)
-    N, last = max_new_tokens, P + lengths - 1  # the position whose logits give the first new token
+    input_mask = jnp.arange(L)[None] < lengths[:, None]
+    x, mask, positions = model.embed(images, tokens, input_mask, jnp.zeros((B, L), jnp.int32))
+    return prefill(model.llm, x, positions, mask, model.config.num_image_tokens + lengths - 1, cache)
 
-    def start(model, images, tokens):
-        input_mask = jnp.arange(L)[None] < lengths[:, None]
-        x, mask, positions = model.embed(images, tokens, input_mask, jnp.zeros((B, L), jnp.int32))
-        cache = KVCache.create(model.config.llm, B, P + L + N - 1, cache_dtype, cache_sharding)
-        return prefill(model.llm, x, positions, mask, last, cache)
-
-    def step(model, previous, cache): return extend(model.llm, previous, cache)
-
+# %% ../nbs/10_sampler.ipynb #5a3e0c16
+def _generate(graphdef, state, images, tokens, lengths, key, strategy, *, max_new_tokens: int, eos_id: int,
+              cache_dtype, return_logits: bool, cache_sharding=None) -> SamplerOutput:
+    model = nnx.merge(graphdef, state)
+    (B, L), N, P = tokens.shape, max_new_tokens, model.config.num_image_tokens
+    cache = KVCache.create(model.config.llm, B, P + L + N - 1, cache_dtype, cache_sharding)
+    step = lambda model, previous, cache: extend(model.llm, previous, cache)
     record = sowing(model)  # static: without recording, none of what follows `if record` is traced
     prefix = per_token = None
-    if record:  # token j's records are those of the pass whose logits chose it: the prefill's last row, then extends
-        (logits, cache), prefix = capture_call(start, model, images, tokens)
-        prefix = records(prefix)
+    if record:
+        (logits, cache), prefix = capture_call(_prefill, model, images, tokens, lengths, cache)
+        prefix, last = records(prefix), P + lengths - 1
         per_token = {k: jnp.zeros((*a.shape[:2], N, *a.shape[3:]), a.dtype).at[:, :, 0].set(a[:, jnp.arange(B), last])
                      for k, a in prefix.items() if k.startswith("llm.")}
     else:
-        logits, cache = start(model, images, tokens)
-    V = logits.shape[-1]
+        logits, cache = _prefill(model, images, tokens, lengths, cache)
     s = _LoopState(step=jnp.zeros((), jnp.int32), tokens=jnp.zeros((B, N), jnp.int32),
                    logprobs=jnp.zeros((B, N), jnp.float32), done=jnp.zeros((B,), bool),
-                   lengths=jnp.zeros((B,), jnp.int32), cache=cache, key=key,
-                   step_logits=jnp.zeros((B, N, V), jnp.float32) if return_logits else None, sown=per_token)
-    s = _emit(s, logits, eos_id, sample)
-
-    def cond(s): return (s.step < N) & ~jnp.all(s.done)
+                   lengths=jnp.zeros((B,), jnp.int32), cache=cache, key=key, sown=per_token,
+                   logits=jnp.zeros((B, N, logits.shape[-1]), jnp.float32) if return_logits else None)
+    s = _emit(s, logits, eos_id, strategy)
 
     def body(s):
         previous = jax.lax.dynamic_index_in_dim(s.tokens, s.step - 1, axis=1, keepdims=False)
         if not record:
             logits, cache = step(model, previous, s.cache)
-            return _emit(s.replace(cache=cache), logits, eos_id, sample)
+            return _emit(s.replace(cache=cache), logits, eos_id, strategy)
         # a model of this trace level: capturing sets attributes, which flax forbids on one from the outer trace
         (logits, cache), sown = capture_call(step, nnx.merge(graphdef, state), previous, s.cache)
         sown = records(sown)  # [L, B, 1, ...] each: written at this token's column
         sown = {k: jax.lax.dynamic_update_slice_in_dim(buf, sown[k], s.step, axis=2) for k, buf in s.sown.items()}
-        return _emit(s.replace(cache=cache, sown=sown), logits, eos_id, sample)
+        return _emit(s.replace(cache=cache, sown=sown), logits, eos_id, strategy)
 
-    s = jax.lax.while_loop(cond, body, s)
-    return s.tokens, s.lengths, s.logprobs, s.step_logits, (prefix, s.sown)
+    s = jax.lax.while_loop(lambda s: (s.step < N) & ~jnp.all(s.done), body, s)
+    return SamplerOutput(tokens=s.tokens, lengths=s.lengths, logprobs=s.logprobs, logits=s.logits,
+                         sown=None if prefix is None else {"prefix": prefix, "tokens": s.sown})
 
 # %% ../nbs/10_sampler.ipynb #8dcab387
 def bucket_length(n: int, minimum: int = 16) -> int:
@@ -135,45 +168,86 @@ def bucket_length(n: int, minimum: int = 16) -> int:
     return max(minimum, 1 << max(0, math.ceil(math.log2(max(n, 1)))))
 
 
+def _strategy(strategy, temperature, top_k, top_p) -> Greedy | Sampling:
+    "The strategy `generate_tokens` was given, or the one its loose flags describe (temperature 0: greedy)."
+    if strategy is not None:
+        if (temperature, top_k, top_p) != (0.0, None, None):
+            raise ValueError("generate_tokens: pass either strategy= or temperature/top_k/top_p, not both")
+        if not isinstance(strategy, (Greedy, Sampling)):
+            raise TypeError(f"strategy must be Greedy() or Sampling(...); got {type(strategy).__name__}")
+        return strategy
+    if not _known(temperature) or not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0 (0 is greedy); got {temperature!r}")
+    sampling = Sampling(float(temperature) or 1.0, top_k, top_p)  # checks top_k and top_p, greedy or not
+    return Greedy() if temperature == 0 else sampling
+
+
+def _check_request(config, max_length, images, prompt_tokens, prompt_lengths, max_new_tokens, strategy):
+    "Raise a one-line error naming the first bad argument of `generate_tokens`."
+    if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be an int >= 1; got {max_new_tokens!r}")
+    V = config.llm.vocab_size
+    if isinstance(strategy, Sampling):
+        if not _known(strategy.temperature) or (strategy.top_p is not None and not _known(strategy.top_p)):
+            raise TypeError(f"Sampling's temperature and top_p must be numbers; got {strategy}")
+        if strategy.top_k is not None and strategy.top_k > V:
+            raise ValueError(f"top_k must be an int in [1, {V}] (the vocabulary) or None; got {strategy.top_k}")
+    check_inputs(config, images, prompt_tokens)
+    B, L = prompt_tokens.shape
+    if prompt_lengths.shape != (B,):
+        raise ValueError(f"prompt_lengths must have shape [B] = ({B},); got {tuple(prompt_lengths.shape)}")
+    lo, hi = int(prompt_lengths.min()), int(prompt_lengths.max())
+    if lo < 1 or hi > L:
+        raise ValueError(f"prompt_lengths must be in [1, {L}] (the width of prompt_tokens); got [{lo}, {hi}]")
+    total = config.num_image_tokens + hi + max_new_tokens - 1
+    if max_length is not None and total > max_length:
+        raise ValueError(f"{config.num_image_tokens} image tokens + a {hi}-token prompt + {max_new_tokens} new "
+                         f"tokens need {total} cache slots, more than max_length={max_length}")
+
+# %% ../nbs/10_sampler.ipynb #5a3e0c19
+def _place(mesh, num_kv_heads: int, images, prompt_tokens, prompt_lengths):
+    "Prompts padded to their bucket; under a mesh, inputs split over it, with the KV cache's sharding (else None)."
+    longest = int(prompt_lengths.max())
+    if mesh is not None and jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        longest = int(np.max(multihost_utils.process_allgather(np.int32(longest))))
+    width, L = bucket_length(longest), prompt_tokens.shape[1]
+    prompt_tokens = jnp.pad(prompt_tokens, ((0, 0), (0, width - L))) if width > L else prompt_tokens[:, :width]
+    inputs = images, prompt_tokens.astype(jnp.int32), np.asarray(prompt_lengths, np.int32)
+    if mesh is None: return (*map(jnp.asarray, inputs), None)
+    from paligemma.sharding import cache_sharding, global_batch_size, shard_batch
+    kv = cache_sharding(mesh, num_kv_heads, global_batch_size(len(prompt_lengths)))  # batch, and KV heads by tensor
+    return (*shard_batch(inputs, mesh), kv)
+
+
+def _text_inputs(tokenizer, image_size: int, images, prompts) -> tuple:
+    "Model-ready images, prompt tokens and prompt lengths from images (or anything `Processor` reads) and strings."
+    from paligemma.processor import Processor
+    from paligemma.tokenizer import tokenize
+    if tokenizer is None: raise ValueError("Sampler needs a tokenizer for text prompts: Sampler(model, tokenizer)")
+    if isinstance(prompts, str): raise TypeError("prompts must be a list of strings, one per image")
+    S = image_size
+    if not (hasattr(images, "shape") and tuple(images.shape[1:]) == (S, S, 3)
+            and jnp.issubdtype(images.dtype, jnp.floating)):
+        images = Processor(tokenizer, S)(images, prompts)["images"]
+    text = tokenize(tokenizer, prompts)
+    return images, text["tokens"], text["input_mask"].sum(1)
+
+# %% ../nbs/10_sampler.ipynb #5a3e0c1a
 class Sampler:
     "Generates text tokens from images and prompts with a KV cache, compiled end to end."
     def __init__(self, model: PaliGemma, tokenizer=None, *, cache_dtype=None, max_length: int | None = None,
                  mesh=None):  # a device mesh the model is sharded on: inputs and KV cache are split over it too
-        self.model, self.tokenizer = model, tokenizer
+        self.model, self.tokenizer, self.mesh = model, tokenizer, mesh
         self.cache_dtype = jnp.dtype(cache_dtype or model.llm.embedder.dtype)
         self.max_length = max_length  # optional cap on image + prompt + generated tokens (cache slots)
-        self.mesh = mesh
-        self.sown = None  # after a call, when the model records (`set_sow`): {"prefix": ..., "tokens": ...}
         shardings = {}
-        if mesh is not None:  # inputs arrive placed (`shard_batch`); the generated tokens leave split along the batch
+        if mesh is not None:  # the generated tokens leave split along the batch
             from paligemma.sharding import batch_sharding
             rows = lambda ndim: batch_sharding(mesh, ndim)
-            shardings = dict(out_shardings=(rows(2), rows(1), rows(2), None, None))
+            shardings = dict(out_shardings=SamplerOutput(rows(2), rows(1), rows(2), logits=None, sown=None))
         self._compiled = jax.jit(_generate, static_argnums=0, static_argnames=(
-            "max_new_tokens", "greedy", "top_k", "use_top_p", "eos_id", "cache_dtype", "return_logits",
-            "cache_sharding"), **shardings)
-
-    def _check(self, images, prompt_tokens, prompt_lengths, max_new_tokens, temperature, top_k, top_p):
-        config = self.model.config
-        if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be an int >= 1; got {max_new_tokens!r}")
-        if temperature is None or temperature < 0:
-            raise ValueError(f"temperature must be >= 0 (0 is greedy); got {temperature!r}")
-        if top_k is not None and not (isinstance(top_k, (int, np.integer)) and 1 <= top_k <= config.llm.vocab_size):
-            raise ValueError(f"top_k must be an int in [1, {config.llm.vocab_size}] or None; got {top_k!r}")
-        if top_p is not None and not 0 < top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1] or None; got {top_p!r}")
-        _check_inputs(config, images, prompt_tokens, None, None)
-        B, L = prompt_tokens.shape
-        if prompt_lengths.shape != (B,):
-            raise ValueError(f"prompt_lengths must have shape [B] = ({B},); got {tuple(prompt_lengths.shape)}")
-        lo, hi = int(prompt_lengths.min()), int(prompt_lengths.max())
-        if lo < 1 or hi > L:
-            raise ValueError(f"prompt_lengths must be in [1, {L}] (the width of prompt_tokens); got [{lo}, {hi}]")
-        total = config.num_image_tokens + hi + max_new_tokens - 1
-        if self.max_length is not None and total > self.max_length:
-            raise ValueError(f"{config.num_image_tokens} image tokens + a {hi}-token prompt + {max_new_tokens} new "
-                             f"tokens need {total} cache slots, more than max_length={self.max_length}")
+            "max_new_tokens", "eos_id", "cache_dtype", "return_logits", "cache_sharding"), **shardings)
 
     def generate_tokens(
         self,
@@ -186,57 +260,32 @@ class Sampler:
         top_p: float | None = None,
         seed: int = 0,
         eos_id: int | None = 1,  # None or negative: never stop early
-        return_logits: bool = False,  # also return float32[B, max_new_tokens, V], the logits of every step
-    ):  # -> (int32[B, N] tokens, padded with 0 after EOS; int32[B] lengths incl. EOS; float32[B, N] logprobs)
+        return_logits: bool = False,  # also fill `logits`, float32[B, max_new_tokens, V]
+        strategy: Greedy | Sampling | None = None,  # instead of temperature, top_k and top_p
+    ) -> SamplerOutput:
         "Generate up to `max_new_tokens` tokens for each (image, prompt) pair."
+        strategy = _strategy(strategy, temperature, top_k, top_p)
         images, prompt_tokens = jnp.asarray(images), jnp.asarray(prompt_tokens)
-        prompt_lengths = np.asarray(prompt_lengths)
-        self._check(images, prompt_tokens, prompt_lengths, max_new_tokens, temperature, top_k, top_p)
-        B, L = prompt_tokens.shape
-        longest = int(prompt_lengths.max())
-        if self.mesh is not None and jax.process_count() > 1:  # every process must compile the same program
-            from jax.experimental import multihost_utils
-            longest = int(np.max(multihost_utils.process_allgather(np.int32(longest))))
-        width = bucket_length(longest)
-        if width > L: prompt_tokens = jnp.pad(prompt_tokens, ((0, 0), (0, width - L)))
-        else: prompt_tokens = prompt_tokens[:, :width]
-        cache_sharding = None
-        if self.mesh is not None:  # batch over data x fsdp, KV heads over tensor, where they divide
-            from paligemma.sharding import cache_sharding as sharding_of_cache, global_batch_size, shard_batch
-            images, prompt_tokens, prompt_lengths = shard_batch(
-                (images, prompt_tokens, np.asarray(prompt_lengths, np.int32)), self.mesh)
-            cache_sharding = sharding_of_cache(self.mesh, self.model.config.llm.num_kv_heads, global_batch_size(B))
-        graphdef, state = nnx.split(self.model)
-        tokens, lengths, logprobs, step_logits, (prefix, per_token) = self._compiled(
-            graphdef, state, images, prompt_tokens.astype(jnp.int32), jnp.asarray(prompt_lengths, jnp.int32),
-            jax.random.key(seed), jnp.float32(temperature or 1.0), jnp.float32(top_p or 1.0),
-            max_new_tokens=int(max_new_tokens), greedy=temperature == 0, top_k=None if top_k is None else int(top_k),
-            use_top_p=top_p is not None, eos_id=-1 if eos_id is None else int(eos_id), cache_dtype=self.cache_dtype,
-            return_logits=return_logits, cache_sharding=cache_sharding)
-        self.sown = None if prefix is None else {"prefix": prefix, "tokens": per_token}
-        if self.mesh is not None:  # several hosts: each gets back the rows of its own prompts
-            from paligemma.sharding import local_rows
-            tokens, lengths, logprobs, step_logits = local_rows((tokens, lengths, logprobs, step_logits), self.mesh)
-        return (tokens, lengths, logprobs, step_logits) if return_logits else (tokens, lengths, logprobs)
+        prompt_lengths, config = np.asarray(prompt_lengths), self.model.config
+        _check_request(config, self.max_length, images, prompt_tokens, prompt_lengths, max_new_tokens, strategy)
+        *inputs, cache_sharding = _place(self.mesh, config.llm.num_kv_heads, images, prompt_tokens, prompt_lengths)
+        out = self._compiled(*nnx.split(self.model), *inputs, jax.random.key(seed), jax.tree.map(np.float32, strategy),
+                             max_new_tokens=int(max_new_tokens), eos_id=-1 if eos_id is None else int(eos_id),
+                             cache_dtype=self.cache_dtype, return_logits=bool(return_logits),
+                             cache_sharding=cache_sharding)
+        if self.mesh is None: return out
+        from paligemma.sharding import local_rows  # several hosts: each gets back the rows of its own prompts
+        rows = local_rows((out.tokens, out.lengths, out.logprobs, out.logits), self.mesh)
+        return out.replace(**dict(zip(("tokens", "lengths", "logprobs", "logits"), rows)))
 
     def __call__(
         self,
         images,  # float32[B, S, S, 3] in [-1, 1], or a list of anything `Processor` reads (paths, PIL images, arrays)
         prompts: list[str],  # one prompt (prefix) per image, e.g. "caption en"
         max_new_tokens: int = 32,
-        **kw,  # temperature, top_k, top_p, seed: as in `generate_tokens`
+        **kw,  # temperature, top_k, top_p, seed or strategy: as in `generate_tokens`
     ) -> list[str]:
         "Text in, text out: the answer to each prompt about its image, up to its EOS."
-        from paligemma.processor import Processor
-        from paligemma.tokenizer import tokenize
-        if self.tokenizer is None:
-            raise ValueError("Sampler needs a tokenizer for text prompts: Sampler(model, tokenizer)")
-        if isinstance(prompts, str): raise TypeError("prompts must be a list of strings, one per image")
-        S = self.model.config.image_size
-        if not (hasattr(images, "shape") and tuple(images.shape[1:]) == (S, S, 3)
-                and jnp.issubdtype(images.dtype, jnp.floating)):
-            images = Processor(self.tokenizer, S)(images, prompts)["images"]
-        text = tokenize(self.tokenizer, prompts)
-        tokens, lengths, _ = self.generate_tokens(images, text["tokens"], text["input_mask"].sum(1), max_new_tokens,
-                                                  eos_id=self.tokenizer.eos_id, **kw)
-        return [self.tokenizer.decode(t[:n]) for t, n in zip(np.asarray(tokens), np.asarray(lengths))]
+        images, tokens, lengths = _text_inputs(self.tokenizer, self.model.config.image_size, images, prompts)
+        out = self.generate_tokens(images, tokens, lengths, max_new_tokens, eos_id=self.tokenizer.eos_id, **kw)
+        return [self.tokenizer.decode(t[:n]) for t, n in zip(np.asarray(out.tokens), np.asarray(out.lengths))]

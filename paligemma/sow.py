@@ -5,7 +5,6 @@
 # %% ../nbs/29_sow.ipynb #140aaa21
 from __future__ import annotations
 import dataclasses
-import jax
 from flax import nnx
 
 # %% auto #0

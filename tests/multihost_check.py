@@ -38,8 +38,8 @@ mesh = make_mesh(2, 2, 2)
 model = load_checkpoint(path, dtype=jnp.float32, mesh=mesh)
 logits = forward(model, mesh, *shard_batch(tuple(mine[k] for k in NAMES), mesh))
 logits = multihost_utils.process_allgather(logits, tiled=True)
-tokens, _, _ = Sampler(model, mesh=mesh).generate_tokens(mine["images"], mine["tokens"], mine["input_mask"].sum(1),
-                                                        max_new_tokens=4, eos_id=None)
+tokens = Sampler(model, mesh=mesh).generate_tokens(mine["images"], mine["tokens"], mine["input_mask"].sum(1),
+                                                  max_new_tokens=4, eos_id=None).tokens
 local_tokens = np.asarray(tokens)  # this process's rows only
 tokens = multihost_utils.process_allgather(local_tokens, tiled=True)
 step = sharded_train_step(model, shard_model(nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param), mesh), mesh)
@@ -50,8 +50,8 @@ updated = {k: multihost_utils.process_allgather(v, tiled=True) for k, v in param
 # the same on one local device, with the whole batch
 ref = load_checkpoint(path, dtype=jnp.float32)
 ref_logits = np.asarray(nnx.jit(lambda m, *a: m(*a))(ref, *(jnp.asarray(x[k]) for k in NAMES)))
-ref_tokens, _, _ = Sampler(ref).generate_tokens(x["images"], x["tokens"], x["input_mask"].sum(1), max_new_tokens=4,
-                                                eos_id=None)
+ref_tokens = Sampler(ref).generate_tokens(x["images"], x["tokens"], x["input_mask"].sum(1), max_new_tokens=4,
+                                          eos_id=None).tokens
 ref_tokens = np.asarray(ref_tokens)
 ref_loss, _ = train_step(ref, nnx.Optimizer(ref, optax.sgd(0.1), wrt=nnx.Param), {k: jnp.asarray(v) for k, v in x.items()})
 ref_updated = {k: np.asarray(v) for k, v in params(ref).items()}

@@ -25,7 +25,7 @@ def run(case, model, mesh=None):
     logits = nnx.jit(lambda m, *a: m(*a))(model, *args) if mesh is None else forward(model, mesh, *args)
     lengths = x["input_mask"].sum(1)
     sampler = Sampler(model, mesh=mesh)  # with a mesh: prompts and KV cache split over it
-    tokens, _, _ = sampler.generate_tokens(x["images"], x["tokens"], lengths, max_new_tokens=4, eos_id=None)
+    tokens = sampler.generate_tokens(x["images"], x["tokens"], lengths, max_new_tokens=4, eos_id=None).tokens
     # plain SGD: Adam's first step is lr * sign(g), which turns rounding noise in near-zero gradients into lr-sized
     # differences; SGD's update is the gradient itself
     opt = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)

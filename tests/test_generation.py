@@ -35,7 +35,7 @@ def test_greedy_equals_transformers_generate(gemma2):
     for b, n in enumerate(lengths):
         prompts[b, :n] = np.r_[2, rng.integers(3, 200, n - 1)]
     images = rng.uniform(-1, 1, (3, 42, 42, 3)).astype(np.float32)
-    ours = np.asarray(Sampler(model).generate_tokens(images, prompts, lengths, 12, eos_id=None)[0])
+    ours = np.asarray(Sampler(model).generate_tokens(images, prompts, lengths, 12, eos_id=None).tokens)
     theirs = np.stack([hf_greedy(hf, images[b], prompts[b, :lengths[b]], 12) for b in range(3)])
     print(ours, theirs, sep="\n")
     np.testing.assert_array_equal(ours, theirs)
@@ -51,10 +51,9 @@ def test_greedy_equals_big_vision(case, cache):
     suffix = "_f32cache" if cache == "f32" else ""
     sampler = Sampler(model, cache_dtype=jnp.float32 if cache == "f32" else jnp.bfloat16)
     lengths = g["prompt_input_mask"].sum(1)
-    tokens, out_lengths, logprobs, step_logits = sampler.generate_tokens(
-        g["image"], g["prompt_tokens"], lengths, int(g["max_decode_len"]), eos_id=int(g["eos_token"]),
-        return_logits=True)
-    np.testing.assert_array_equal(np.asarray(tokens), g["tokens" + suffix])
+    out = sampler.generate_tokens(g["image"], g["prompt_tokens"], lengths, int(g["max_decode_len"]),
+                                  eos_id=int(g["eos_token"]), return_logits=True)
+    np.testing.assert_array_equal(np.asarray(out.tokens), g["tokens" + suffix])
     # big_vision leaves the final soft cap off step 0 only; ours applies it at every step.
     cap = model.config.llm.final_logits_softcap
     theirs = g["step_logits" + suffix].astype(np.float32).copy()
@@ -62,8 +61,8 @@ def test_greedy_equals_big_vision(case, cache):
     # float32 cache: float32 math everywhere (conftest.py pins matmul precision on TPU/GPU); bfloat16 cache: the
     # rounding of the cached keys and values themselves, as in big_vision, whatever the backend
     tol = 1e-4 if cache == "f32" else 3e-2
-    assert np.abs(np.asarray(step_logits) - theirs).max() < tol
-    np.testing.assert_allclose(np.asarray(logprobs)[:, 1:], g["logp" + suffix][:, 1:], atol=tol)
+    assert np.abs(np.asarray(out.logits) - theirs).max() < tol
+    np.testing.assert_allclose(np.asarray(out.logprobs)[:, 1:], g["logp" + suffix][:, 1:], atol=tol)
 
 
 def test_pg2_cached_steps_equal_teacher_forced():
@@ -74,8 +73,8 @@ def test_pg2_cached_steps_equal_teacher_forced():
                             dtype=jnp.float32)
     lengths = g["prompt_input_mask"].sum(1)
     n = int(g["max_decode_len"])
-    _, _, _, steps = Sampler(model, cache_dtype=jnp.float32).generate_tokens(
-        g["image"], g["prompt_tokens"], lengths, n, eos_id=None, return_logits=True)
+    steps = Sampler(model, cache_dtype=jnp.float32).generate_tokens(
+        g["image"], g["prompt_tokens"], lengths, n, eos_id=None, return_logits=True).logits
     tf = g["teacher_forced_text_logits_softcapped"].astype(np.float32)
     from_tf = np.stack([tf[b, lengths[b] - 1 + np.arange(n)] for b in range(len(lengths))])
     assert np.abs(np.asarray(steps) - from_tf).max() < 1e-4

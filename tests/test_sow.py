@@ -147,15 +147,16 @@ def test_recording_changes_no_output_bit(pair, batch):
     images, tokens, input_mask, _ = batch
     sampler = Sampler(model)
     args = (images, tokens, input_mask.sum(1), 6)
-    t0, n0, lp0 = sampler.generate_tokens(*args, eos_id=None)
-    assert sampler.sown is None
+    off = sampler.generate_tokens(*args, eos_id=None, return_logits=True)
+    assert off.sown is None
     set_sow(model, EVERYTHING)
     try:
-        t1, n1, lp1 = sampler.generate_tokens(*args, eos_id=None)
+        on = sampler.generate_tokens(*args, eos_id=None, return_logits=True)
     finally:
         set_sow(model, None)
-    assert sampler.sown is not None
-    for x, y in ((t0, t1), (n0, n1), (lp0, lp1)): np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert set(on.sown) == {"prefix", "tokens"}
+    for field in ("tokens", "lengths", "logprobs", "logits"):
+        np.testing.assert_array_equal(np.asarray(getattr(off, field)), np.asarray(getattr(on, field)), err_msg=field)
 
 
 def test_recording_off_traces_the_same_program(pair, batch):
@@ -184,10 +185,11 @@ def test_sampler_records_per_token_equal_the_forward_pass(pg1):
     set_sow(model, config)
     try:
         sampler = Sampler(model)
-        new, _, _ = sampler.generate_tokens(images, tokens, lengths, N, eos_id=None)
+        out = sampler.generate_tokens(images, tokens, lengths, N, eos_id=None)
     finally:
         set_sow(model, None)
-    per_token = {k: np.asarray(v) for k, v in sampler.sown["tokens"].items()}
+    new = np.asarray(out.tokens)
+    per_token = {k: np.asarray(v) for k, v in out.sown["tokens"].items()}
     # teacher-forced: each prompt followed by its generated tokens, right-padded to one width, in one forward pass
     width = int(lengths.max()) + N
     seq, real, ar = np.zeros((B, width), np.int32), np.zeros((B, width), bool), np.zeros((B, width), np.int32)
@@ -195,7 +197,7 @@ def test_sampler_records_per_token_equal_the_forward_pass(pg1):
         seq[b, :n + N] = np.r_[tokens[b, :n], np.asarray(new[b])]
         real[b, :n + N], ar[b, n:n + N] = True, 1
     _, ours = ours_recorded(model, (images, seq, real, ar), config)
-    W = sampler.sown["prefix"]["llm.residuals"].shape[2] - P  # the prompt's bucketed width in the cache
+    W = out.sown["prefix"]["llm.residuals"].shape[2] - P  # the prompt's bucketed width in the cache
     for b, n in enumerate(map(int, lengths)):
         rows = P + n - 1 + np.arange(N)  # the position whose output chose token j
         # cache slots: image and prompt from 0, the prompt's padding up to P + W, generated tokens from there

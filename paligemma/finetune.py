@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from .gemma.layers import Attention, FeedForward, LoRAParam
+from .gemma.layers import Attention, FeedForward
 from .model import PaliGemma, check_inputs
 from .tokenizer import Tokenizer, tokenize
 
@@ -73,8 +73,8 @@ def _llm_attention(path, value) -> bool:
 def trainable_filter(trainable: Trainable):
     "The `nnx` filter of the parameters a fine-tune of kind `trainable` updates."
     if trainable == "all": return nnx.Param
-    if trainable == "attention": return nnx.All(nnx.Param, nnx.Not(LoRAParam), _llm_attention)
-    if trainable == "lora": return LoRAParam
+    if trainable == "attention": return nnx.All(nnx.Param, nnx.Not(nnx.LoRAParam), _llm_attention)
+    if trainable == "lora": return nnx.LoRAParam
     raise ValueError(f"trainable must be 'all', 'attention' or 'lora'; got {trainable!r}")
 
 

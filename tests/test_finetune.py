@@ -8,7 +8,7 @@ import pytest
 import torch
 from flax import nnx
 
-from paligemma.checkpoints import _hf_rules, config_from_hf, model_from_hf, normalize_hf_key
+from paligemma.checkpoints import config_from_hf, hf_rules, model_from_hf, normalize_hf_key
 from paligemma.finetune import (add_lora, cast_params, count_params, cross_entropy, loss_fn, make_optimizer,
                                 merge_lora, train_step, trainable_filter)
 from hf_utils import batch_with_padding, hf_inputs, hf_random_model, hf_state_numpy, hf_tiny_config
@@ -45,13 +45,12 @@ def hf_loss_and_grads(hf, images, tokens, input_mask, mask_ar):
 
 def our_layout(hf_key, grad, config):
     "(our flat path, index into our stacked array, the HF gradient in our layout) by the checkpoint key mapping."
-    for pattern, ours, fn in _hf_rules(config.llm.post_norms):
-        m = re.fullmatch(re.escape(pattern).replace(r"\{i\}", r"(\d+)"), hf_key)
+    for rule in hf_rules(config.llm.post_norms):
+        m = re.fullmatch(re.escape(rule.hf).replace(r"\{i\}", r"(\d+)"), hf_key)
         if m:
-            parts = ours.split("/")
             index = (int(m.group(1)),) if m.groups() else ()
-            if parts[-1].isdigit(): index, parts = index + (int(parts[-1]),), parts[:-1]  # a half of a fused weight
-            return "/".join(parts), index, fn(grad, config)
+            if rule.half is not None: index += (rule.half,)  # a half of a fused weight
+            return rule.param, index, rule.load(grad, config)
     raise KeyError(hf_key)
 
 

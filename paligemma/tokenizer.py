@@ -12,8 +12,8 @@ import numpy as np
 import sentencepiece as spm
 
 # %% auto #0
-__all__ = ['NUM_LOC', 'NUM_SEG', 'EXTRA_PIECES', 'train_sentencepiece', 'train_test_tokenizer', 'tokenizer_path', 'Tokenizer',
-           'tokenize', 'caption', 'answer', 'segment', 'ocr', 'detect']
+__all__ = ['NUM_LOC', 'NUM_SEG', 'EXTRA_PIECES', 'train_sentencepiece', 'tokenizer_path', 'Tokenizer', 'tokenize', 'caption',
+           'answer', 'segment', 'ocr', 'detect']
 
 # %% ../nbs/07_tokenizer.ipynb #4a508d91
 NUM_LOC, NUM_SEG = 1024, 128
@@ -41,20 +41,6 @@ def train_sentencepiece(
         hard_vocab_limit=False, num_threads=1, minloglevel=2)
     path.write_bytes(out.getvalue())
     return path
-
-# %% ../nbs/07_tokenizer.ipynb #ef207e0b
-_LEGACY_TEXTS = [  # the corpus train_test_tokenizer used to bake in; goes with it
-    "caption en", "answer en", "detect", "segment", "ocr", "caption es", "answer fr",
-    "a cat sitting on a red mat", "two dogs playing in the park", "a man riding a bicycle down the street",
-    "what color is the car?", "how many people are in the picture?", "is there a dog in the image?",
-    "a bowl of fruit on a wooden table", "the sign says stop", "a plane flying over the mountains at sunset",
-    "cat ; dog ; person", "there are 3 birds on the wire", "the year 2024 on a poster", "yes", "no", "red", "blue",
-]
-
-
-def train_test_tokenizer(path, texts=None, vocab_size: int = 1811, model_type: str = "bpe") -> Path:
-    "The old name of `train_sentencepiece` (path first, a built-in corpus); kept until its last callers switch."
-    return train_sentencepiece(texts or _LEGACY_TEXTS, path, vocab_size=vocab_size, model_type=model_type)
 
 # %% ../nbs/07_tokenizer.ipynb #c98a0fd1
 def tokenizer_path(path: str | os.PathLike) -> Path:

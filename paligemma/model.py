@@ -54,14 +54,6 @@ _PRESETS = {
     **{f"paligemma2-{n}-{s}": (lambda s=s, g=g: PaliGemmaConfig(ViTConfig.so400m(), g(), s))
        for n, g in (("3b", GemmaConfig.gemma2_2b), ("10b", GemmaConfig.gemma2_9b), ("28b", GemmaConfig.gemma2_27b))
        for s in (224, 448, 896)},
-    # Small configs with the shapes of the reference checkpoints in reference/bigvision (tests, docs).
-    "paligemma-tiny": lambda: PaliGemmaConfig(
-        ViTConfig(width=64, depth=2, mlp_dim=128, num_heads=4),
-        GemmaConfig(vocab_size=1000, width=128, depth=2, mlp_dim=256, num_heads=4, num_kv_heads=1, head_dim=32), 56),
-    "paligemma2-tiny": lambda: PaliGemmaConfig(
-        ViTConfig(width=96, depth=2, mlp_dim=192, num_heads=3),
-        GemmaConfig(vocab_size=1000, width=128, depth=2, mlp_dim=256, num_heads=4, num_kv_heads=2, head_dim=48,
-                    attn_logits_softcap=5.0, final_logits_softcap=5.0, post_norms=True), 42),
     # The benchmark configs: full vocabulary and resolution, narrow and shallow towers.
     "paligemma-bench-small": lambda: PaliGemmaConfig(
         ViTConfig(width=384, depth=6, mlp_dim=1536, num_heads=6),

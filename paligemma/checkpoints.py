@@ -20,6 +20,7 @@ from tqdm import tqdm
 from .gemma.transformer import GemmaConfig
 from .vit.model import ViTConfig
 from .model import PaliGemma, PaliGemmaConfig
+from .nn import stacked_name
 from .hub import CheckpointError, resolve_checkpoint
 
 _all_ = ["CheckpointError"]  # defined in `paligemma.hub`, the base of its `HubError`; every checkpoint problem raises it
@@ -202,26 +203,35 @@ def model_from_arrays(
     model = abstract_model(config, dtype=dtype, param_dtype=param_dtype or jnp.float32)
     graphdef, state = nnx.split(model)
     flat = dict(nnx.to_flat_state(state))
-    expected = {_path(k): tuple(v.shape) for k, v in flat.items()}
+    slots = {}  # checkpoint name -> [(path, layer index)]: a decoder kept as a list reads a slice of each [L, ...] array
+    for k in flat:
+        name, i = stacked_name(k)
+        slots.setdefault(name, []).append((k, i))
+    expected = {name: (len(ks), *flat[ks[0][0]].shape) if ks[0][1] is not None else tuple(flat[ks[0][0]].shape)
+                for name, ks in slots.items()}
     _check_keys(expected, shapes, source)
     total = sum(int(np.prod(v.shape)) * jnp.dtype(param_dtype or jnp.float32).itemsize for v in flat.values())
     bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"loading {Path(source).name}", leave=False,
                disable=not (total > 1e9 if progress is None else progress))
     if mesh is not None:
         from paligemma.sharding import param_sharding
-    for k, var in flat.items():
-        array = np.asarray(getters[_path(k)]())
+    for name, ks in slots.items():
+        array = np.asarray(getters[name]())
         bar.update(array.size * array.dtype.itemsize)
         array = array.astype(param_dtype or array.dtype, copy=False)
-        if mesh is None:
-            value = jax.device_put(array)  # on CPU an aligned numpy buffer is adopted, not copied
-        else:  # each device receives only its slice of the one tensor in host memory
-            value = jax.make_array_from_callback(array.shape, param_sharding(var, mesh), lambda idx, a=array: a[idx])
-        value.block_until_ready()  # one tensor in flight at a time
-        var.set_value(value)
-        del array, value
+        for k, i in ks:
+            var, part = flat[k], array if i is None else array[i]
+            if mesh is None:
+                value = jax.device_put(part)  # on CPU an aligned numpy buffer is adopted, not copied
+            else:  # each device receives only its slice of the one tensor in host memory
+                value = jax.make_array_from_callback(part.shape, param_sharding(var, mesh), lambda idx, a=part: a[idx])
+            value.block_until_ready()  # one tensor in flight at a time
+            var.set_value(value)
+            del value
+        del array, part
     bar.close()
     return nnx.merge(graphdef, nnx.from_flat_state(flat))
+
 
 # %% ../nbs/12_checkpoints.ipynb #37b9feb4
 def _default_compute_dtype(param_dtype):

@@ -9,7 +9,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 # %% auto #0
-__all__ = ['K_MASK', 'param', 'attend', 'sowing', 'capture_call', 'sow_tree', 'records', 'stacked', 'scan_layers', 'run_layers']
+__all__ = ['K_MASK', 'param', 'attend', 'sowing', 'capture_call', 'sow_tree', 'records', 'stacked', 'scan_layers', 'run_layers',
+           'stacked_name']
 
 # %% ../nbs/01_nn.ipynb #2195f9a9
 def param(value, names: tuple) -> nnx.Param:
@@ -121,4 +122,11 @@ def run_layers(layers: nnx.Module, x, fn, xs=None, *, remat: bool = False):
         x, y = step(layer, x, jax.tree.map(lambda a: a[i], xs))
         ys.append(y)
     return x, jax.tree.map(lambda *a: jnp.stack(a), *ys)
+
+
+def stacked_name(path: tuple) -> tuple[str, int | None]:
+    "A parameter's name in the stacked layout (`a/layers/3/w` -> `a/layers/w`) and its list index (3), else None."
+    i = next((j for j, key in enumerate(path) if isinstance(key, int)), None)
+    name = "/".join(str(key) for j, key in enumerate(path) if j != i)
+    return name, None if i is None else path[i]
 

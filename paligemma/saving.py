@@ -17,6 +17,7 @@ import ml_dtypes
 from flax import nnx
 from .checkpoints import CheckpointError, bigvision_name, config_to_hf, hf_rules, hf_saved_key
 from .model import PaliGemma
+from .nn import stacked_name
 
 # %% auto #0
 __all__ = ['write_atomic', 'write_npz', 'npz_arrays', 'hf_tensors', 'write_safetensors', 'companion_paths', 'save_checkpoint']
@@ -59,14 +60,33 @@ def write_npz(
     return path
 
 # %% ../nbs/13_saving.ipynb #72d99f5f
-def _flat_params(model: PaliGemma) -> dict[str, nnx.Variable]:
-    return {"/".join(str(k) for k in path): v for path, v in nnx.to_flat_state(nnx.state(model))}
+class _Param:
+    "A parameter under its checkpoint name: shape, dtype and a reader (a list of layers is stacked on axis 0)."
+    def __init__(self, variables: list):  # [(layer index or None, nnx.Variable)]
+        self.variables = sorted(variables, key=lambda iv: -1 if iv[0] is None else iv[0])
+        first, stacked = self.variables[0][1], self.variables[0][0] is None
+        self.shape = tuple(first.shape) if stacked else (len(self.variables), *first.shape)
+        self.dtype = first.dtype
+
+    def read(self) -> np.ndarray:
+        "The value, one array: the stacked parameter itself, or the list's layers stacked (one copy, transient)."
+        values = [np.asarray(v.get_value()) for _, v in self.variables]
+        return values[0] if self.variables[0][0] is None else np.stack(values)
+
+
+def _flat_params(model: PaliGemma) -> dict[str, _Param]:
+    groups = {}
+    for path, v in nnx.to_flat_state(nnx.state(model)):
+        name, i = stacked_name(path)
+        groups.setdefault(name, []).append((i, v))
+    return {name: _Param(vs) for name, vs in groups.items()}
 
 
 def npz_arrays(model: PaliGemma, dtype=None) -> Iterator[tuple[str, np.ndarray]]:
     "The model's parameters as (big_vision key, numpy array), one at a time, cast to `dtype` if given."
-    for path, var in sorted(_flat_params(model).items(), key=lambda kv: bigvision_name(kv[0])):
-        yield bigvision_name(path), _cast(np.asarray(var.get_value()), dtype)
+    for path, p in sorted(_flat_params(model).items(), key=lambda kv: bigvision_name(kv[0])):
+        yield bigvision_name(path), _cast(p.read(), dtype)
+
 
 # %% ../nbs/13_saving.ipynb #cd8a5018
 def hf_tensors(model: PaliGemma, dtype=None) -> Iterator[tuple[str, np.ndarray]]:
@@ -76,7 +96,7 @@ def hf_tensors(model: PaliGemma, dtype=None) -> Iterator[tuple[str, np.ndarray]]
     missing = sorted(set(params) - {r.param for r in rules})
     if missing: raise CheckpointError(f"no Hugging Face name for parameter(s): {', '.join(missing)}")
     for r in rules:
-        a = np.asarray(params[r.param].get_value())
+        a = params[r.param].read()
         for i in range(a.shape[0]) if r.per_layer else [None]:
             yield hf_saved_key(r.hf.format(i=i)), np.ascontiguousarray(_cast(r.save(r.piece(a, i), config), dtype))
 
@@ -125,7 +145,7 @@ def _hf_specs(model: PaliGemma, dtype=None) -> list[tuple[str, tuple[int, ...], 
     params, config = _flat_params(model), model.config
     specs = []
     for r in hf_rules(config.llm.post_norms):
-        v = params[r.param].get_value()
+        v = params[r.param]
         layers = range(v.shape[0]) if r.per_layer else [None]
         out = jax.eval_shape(lambda a: r.save(r.piece(a, layers[0]), config), jax.ShapeDtypeStruct(v.shape, v.dtype))
         specs += [(hf_saved_key(r.hf.format(i=i)), tuple(out.shape), np.dtype(dtype or out.dtype)) for i in layers]

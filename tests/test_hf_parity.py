@@ -2,6 +2,7 @@
 import numpy as np
 import jax.numpy as jnp
 import pytest
+from flax import nnx
 
 from paligemma.checkpoints import (CheckpointError, config_from_hf, model_from_hf, normalize_hf_key,
                                    params_from_hf)
@@ -23,9 +24,15 @@ def test_config_from_hf(hf_pg1):
     assert not llm.post_norms and llm.attn_logits_softcap is None
 
 
-def test_logits_match_transformers(hf_pg1):
-    "Batch of 3 with different lengths, padding and prefix/suffix splits; MQA; float32."
-    config = config_from_hf(hf_pg1.config.to_dict())
+def layout(config, stack):
+    "`config` with its decoder layers stacked (True), a list (False) or the backend's default (None)."
+    return config.replace(llm=config.llm.replace(stack_layers=stack))
+
+
+@pytest.mark.parametrize("stack", [True, False])
+def test_logits_match_transformers(hf_pg1, stack):
+    "Batch of 3 with different lengths, padding and prefix/suffix splits; MQA; float32; both layer layouts."
+    config = layout(config_from_hf(hf_pg1.config.to_dict()), stack)
     model = model_from_hf(hf_state_numpy(hf_pg1), config)
     images, tokens, input_mask, mask_ar = batch_with_padding(hf_pg1.config)
     ours = np.asarray(model(jnp.asarray(images), jnp.asarray(tokens), jnp.asarray(input_mask), jnp.asarray(mask_ar)))
@@ -77,14 +84,16 @@ def test_bad_hf_state_dicts(hf_pg1):
         params_from_hf(gap, config)
 
 
-def test_gemma2_logits_match_transformers():
+@pytest.mark.parametrize("stack", [True, False])
+def test_gemma2_logits_match_transformers(stack):
     "PaliGemma 2 decoder (post-norms, GQA, both soft caps) against transformers, final soft cap applied on ours."
     hf = hf_random_model(hf_tiny_config(gemma2=True))
-    config = config_from_hf(hf.config.to_dict())
+    config = layout(config_from_hf(hf.config.to_dict()), stack)
     assert config.llm.post_norms and config.llm.num_kv_heads == 2
     assert (config.llm.attn_logits_softcap, config.llm.final_logits_softcap) == (5.0, 7.0)
     model = model_from_hf(hf_state_numpy(hf), config)
     images, tokens, input_mask, mask_ar = batch_with_padding(hf.config)
+    assert isinstance(model.llm.layers, nnx.List) != stack
     x, mask, positions = model.embed(jnp.asarray(images), jnp.asarray(tokens), jnp.asarray(input_mask),
                                      jnp.asarray(mask_ar))
     ours = np.asarray(model.llm.logits(model.llm.encode(x, positions, mask), softcap=True))[:, config.num_image_tokens:]
@@ -92,16 +101,18 @@ def test_gemma2_logits_match_transformers():
     assert np.abs(ours[input_mask] - theirs[input_mask]).max() < 1e-4
 
 
-def test_gemma2_sliding_window_matches_transformers():
+@pytest.mark.parametrize("stack", [True, False])
+def test_gemma2_sliding_window_matches_transformers(stack):
     "Sequences longer than a window of 5 on layers 0 and 2: our windowed forward equals transformers'."
     hf_cfg = hf_tiny_config(gemma2=True)
     hf_cfg.text_config.sliding_window = 5
     hf_cfg.text_config.layer_types = ["sliding_attention", "full_attention", "sliding_attention"]
     hf = hf_random_model(hf_cfg)
-    config = config_from_hf(hf.config.to_dict())
+    config = layout(config_from_hf(hf.config.to_dict()), stack)
     assert config.llm.sliding_window == 5 and config.llm.local_layers == (True, False, True)
     model = model_from_hf(hf_state_numpy(hf), config)
     images, tokens, input_mask, mask_ar = batch_with_padding(hf.config, lengths=(14, 6, 16), prefix_lengths=(3, 2, 9))
+    assert isinstance(model.llm.layers, nnx.List) != stack
     x, mask, positions = model.embed(jnp.asarray(images), jnp.asarray(tokens), jnp.asarray(input_mask),
                                      jnp.asarray(mask_ar))
     ours = np.asarray(model.llm.logits(model.llm.encode(x, positions, mask), softcap=True))[:, config.num_image_tokens:]

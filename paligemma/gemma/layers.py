@@ -12,7 +12,7 @@ from .rope import apply_rope
 from ..nn import param, attend
 
 # %% auto #0
-__all__ = ['F16_MAX', 'LoRAParam', 'RMSNorm', 'Einsum', 'stacked_matmul', 'FeedForward', 'Attention', 'LoRA']
+__all__ = ['F16_MAX', 'RMSNorm', 'Einsum', 'stacked_matmul', 'FeedForward', 'Attention', 'LoRA']
 
 # %% ../../nbs/03_gemma_layers.ipynb #1fccbcdb
 class RMSNorm(nnx.Module):
@@ -183,9 +183,6 @@ class Attention(nnx.Module):
         for e in (self.q_einsum, self.kv_einsum, self.attn_vec_einsum): e.merge_lora()
 
 # %% ../../nbs/03_gemma_layers.ipynb #4b3d4fad
-LoRAParam = nnx.LoRAParam  # flax's class itself, under the name `paligemma.finetune` imports from here
-
-
 class LoRA(nnx.Module):
     "A rank-`rank` update `alpha / rank * einsum(a, b)` to a weight whose trailing axes are named by `axes`."
     def __init__(self, shape: tuple[int, ...],  # the adapted weight's shape, leading (e.g. layer) axes included

@@ -33,7 +33,7 @@ class GemmaConfig:
     rope_max_wavelength: float = 10_000.0
     sliding_window: int | None = None  # Gemma 2 local attention span on even layers (0, 2, ...); None: all global
     remat: bool = False  # recompute each block's activations in the backward pass instead of storing them
-    stack_layers: bool = True  # one Block with [L, ...] parameters, scanned; False: a list of L Blocks (see below)
+    stack_layers: bool | None = None  # True: one Block, [L, ...] parameters, scanned; False: L Blocks; None: by backend
 
     def __post_init__(self):
         for f in ("vocab_size", "width", "depth", "mlp_dim", "num_heads", "num_kv_heads", "head_dim"):
@@ -187,6 +187,12 @@ class Transformer(nnx.Module):
                                      remat=self.config.remat)
         if keep: sow_stream(self, jnp.concatenate([x_in[None], stream]))
         return self.final_norm(x) if cache is None else (self.final_norm(x), kv)
+
+    def add_lora(self, rank: int, *, alpha: float | None = None, rngs: nnx.Rngs, mlp: bool = True):
+        "Attach LoRA adapters to every block's attention (and feed-forward) projections, in either layout."
+        for block in self.layers if isinstance(self.layers, nnx.List) else [self.layers]:
+            block.attn.add_lora(rank, alpha=alpha, rngs=rngs)
+            if mlp: block.mlp.add_lora(rank, alpha=alpha, rngs=rngs)
 
     def logits(self, pre_logits, *, softcap: bool = True):  # [B, T, D] -> float32[B, T, V]
         "Project to the vocabulary with the tied embedding; apply the final soft cap if configured and asked."

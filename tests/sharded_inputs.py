@@ -18,3 +18,14 @@ def inputs(case: str) -> dict:
 def params(model) -> dict:
     "Every parameter by its path."
     return {"/".join(map(str, k)): v.get_value() for k, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+
+
+def per_layer(flat: dict) -> dict:
+    "Arrays by path with stacked layers split into `layers/<i>/...`, so that both layer layouts compare key by key."
+    out = {}
+    for k, v in flat.items():
+        head, sep, tail = k.partition("/layers/")
+        if sep and not tail.split("/")[0].isdigit():
+            out.update({f"{head}/layers/{i}/{tail}": v[i] for i in range(len(v))})
+        else: out[k] = v
+    return out

@@ -15,8 +15,8 @@ from flax import nnx
 
 from paligemma import Sampler, load_checkpoint, train_step
 from paligemma.sharding import bytes_per_device, forward, make_mesh, shard_model, sharded_train_step
-from paligemma.testing import reference_dir
-from sharded_inputs import inputs, params
+from paligemma.testing import reference_config, reference_dir
+from sharded_inputs import inputs, params, per_layer
 
 def run(case, model, mesh=None):
     "Logits, greedy tokens and the parameters after one train step."
@@ -35,23 +35,28 @@ def run(case, model, mesh=None):
         before = {k: v.sharding for k, v in params(model).items()}
         loss, _ = sharded_train_step(model, shard_model(opt, mesh), mesh)(x)
         assert {k: v.sharding for k, v in params(model).items()} == before, "a parameter moved"
-    return np.asarray(logits), np.asarray(tokens), float(loss), {k: np.asarray(v) for k, v in params(model).items()}
+    updated = per_layer({k: np.asarray(v) for k, v in params(model).items()})  # comparable across layer layouts
+    return np.asarray(logits), np.asarray(tokens), float(loss), updated
 
 
 def main(case, meshes):
     path = reference_dir() / "bigvision" / case / "params.npz"
     ref_logits, ref_tokens, ref_loss, ref_params = run(case, load_checkpoint(path, dtype=jnp.float32))
-    for shape in meshes:
+    for shape, layers in meshes:
         mesh = make_mesh(*shape)
-        model = load_checkpoint(path, dtype=jnp.float32, mesh=mesh)
+        config = None  # read from the checkpoint: the runtime's default layout
+        if layers:
+            config = reference_config(case)
+            config = config.replace(llm=config.llm.replace(stack_layers=layers == "stacked"))
+        model = load_checkpoint(path, config=config, dtype=jnp.float32, mesh=mesh)
         state = params(model)
         unsharded = [k for k, a in state.items() if a.size >= 4096 and a.sharding.is_fully_replicated]
         per_device = bytes_per_device(list(state.values()))
         total = sum(a.nbytes for a in state.values())
-        initial = {k: np.asarray(a) for k, a in state.items()}  # the train step donates (reuses) these buffers
+        initial = per_layer({k: np.asarray(a) for k, a in state.items()})  # the train step donates these buffers
         logits, tokens, loss, updated = run(case, model, mesh)
         print(json.dumps(dict(
-            case=case, mesh=shape, logits=float(np.abs(logits - ref_logits).max()),
+            case=case, mesh=shape, layers=layers or "default", logits=float(np.abs(logits - ref_logits).max()),
             tokens_equal=bool((tokens == ref_tokens).all()), loss=abs(loss - ref_loss),
             params=max(float(np.abs(updated[k] - ref_params[k]).max()) for k in ref_params),
             step=max(float(np.abs(ref_params[k] - initial[k]).max()) for k in ref_params),
@@ -60,5 +65,6 @@ def main(case, meshes):
 
 
 if __name__ == "__main__":
-    meshes = [tuple(int(n) for n in m.split("x")) for m in sys.argv[2:]]
+    # each mesh as DxFxT, optionally with the decoder's layer layout: 2x4x1:stacked or 2x4x1:list
+    meshes = [(tuple(int(n) for n in m.split(":")[0].split("x")), m.partition(":")[2]) for m in sys.argv[2:]]
     main(sys.argv[1], meshes)

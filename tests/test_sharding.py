@@ -16,8 +16,9 @@ from paligemma.testing import REFERENCE_ENV, ReferenceMissing, reference_dir
 
 HERE = Path(__file__).parent
 # PaliGemma 1 (one KV head, MQA) on 8x1x1 and 2x4x1 here, and on 2x2x2 split over two processes (`multihost`);
-# PaliGemma 2 (grouped-query: its 2 KV heads split over tensor) on 2x2x2
-RUNS = [("pg1_tiny", ["8x1x1", "2x4x1"]), ("pg2_tiny", ["2x2x2"])]
+# PaliGemma 2 (grouped-query: its 2 KV heads split over tensor) on 2x2x2. The decoder's layers in the runtime's
+# default layout (a list on CPU), except on 2x4x1: stacked (scanned), the layout accelerators use by default
+RUNS = [("pg1_tiny", ["8x1x1", "2x4x1:stacked"]), ("pg2_tiny", ["2x2x2"])]
 
 
 def reference_env() -> dict:
@@ -69,6 +70,7 @@ def test_two_processes_equal_single_device(multihost):
 
 
 def test_outputs_equal_single_device(results):
+    assert {r["layers"] for r in results} == {"default", "stacked"}, results  # both layer layouts were run
     for r in results:
         assert r["logits"] < 1e-5, r
         assert r["tokens_equal"], r

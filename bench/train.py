@@ -1,18 +1,21 @@
 """Fine-tuning: train-step throughput of ours beside transformers, and the device memory of full-size fine-tunes.
 
 Run: python bench/train.py [--config paligemma-bench-small] [--batch 8] [--prefix-len 10] [--suffix-len 22]
-         [--trainable all attention lora] [--repeats 5]
+         [--trainable all attention lora] [--repeats 5] [--layers default|stacked|list]
      python bench/train.py --memory [--memory-config paligemma-3b-224] [--batch 8] [--text-len 64] [--rank 8]
+         [--layers default|stacked|list]
 
 Throughput: one AdamW step (global-norm clipping at 1.0, then AdamW) on a batch of images with a prefix and a suffix,
 the loss on the suffix only, float32, the same random weights in both; each implementation in its own process.
 transformers gets the same inputs (image placeholders, `token_type_ids` 1 on the suffix, labels -100 outside it) and
 trains with `torch.optim.AdamW` + `clip_grad_norm_`; "attention" freezes everything but the decoder's
-q/k/v/o projections (`requires_grad`), "lora" is ours only (no peft here).
+q/k/v/o projections (`requires_grad`), "lora" is ours only (no peft here). `--layers` picks how our decoder stores
+its layers (`GemmaConfig.stack_layers`): default, by backend (a list on CPU); stacked; or a list.
 
 Memory (--memory): the compiled train step of a full-size model is lowered from abstract shapes (`nnx.eval_shape`,
 `jax.ShapeDtypeStruct`: nothing is allocated) and XLA's `memory_analysis()` read: frozen weights in bfloat16, trained
-ones and the Adam moments in float32, bfloat16 compute, remat on, the state donated to the step.
+ones and the Adam moments in float32, bfloat16 compute, remat on, the state donated to the step. The decoder is
+stacked here unless `--layers list`: the layout an accelerator gets by default, the one these figures are for.
 Prints markdown tables for bench/RESULTS.md.
 """
 from __future__ import annotations
@@ -47,7 +50,13 @@ def train_inputs(config, batch: int, prefix_len: int, suffix_len: int, seed: int
     return dict(images=images, tokens=tokens, input_mask=input_mask, mask_ar=mask_ar, loss_mask=mask_ar.copy())
 
 
-def run_ours(config_name, batch, prefix_len, suffix_len, kinds, repeats):
+def with_layers(config, layers: str):
+    "`config` with its decoder stored as `layers` says: 'stacked', 'list', or 'default' (as built: by backend)."
+    if layers == "default": return config
+    return config.replace(llm=config.llm.replace(stack_layers=layers == "stacked"))
+
+
+def run_ours(config_name, batch, prefix_len, suffix_len, kinds, repeats, layers="default"):
     import gc
     import jax
     import jax.numpy as jnp
@@ -57,7 +66,7 @@ def run_ours(config_name, batch, prefix_len, suffix_len, kinds, repeats):
     from common import our_model_from
     config = PaliGemmaConfig.from_name(config_name)
     hf = hf_model_for(config)
-    base = our_model_from(hf, config)
+    base = our_model_from(hf, with_layers(config, layers))
     del hf; gc.collect()
     data = {k: jnp.asarray(v) for k, v in train_inputs(config, batch, prefix_len, suffix_len).items()}
     out = {}
@@ -114,7 +123,7 @@ def run_hf(config_name, batch, prefix_len, suffix_len, kinds, repeats):
     return out
 
 
-def memory(config_name, kind, batch, text_len, rank, remat=True):
+def memory(config_name, kind, batch, text_len, rank, remat=True, layers="stacked"):
     "XLA's memory analysis of a compiled full-size train step, from abstract shapes only."
     import jax
     import jax.numpy as jnp
@@ -122,6 +131,7 @@ def memory(config_name, kind, batch, text_len, rank, remat=True):
     from paligemma import PaliGemma, PaliGemmaConfig
     from paligemma.finetune import add_lora, cast_params, make_optimizer, train_step, trainable_filter
     c = PaliGemmaConfig.from_name(config_name)
+    c = with_layers(c, "stacked" if layers == "default" else layers)
     config = c.replace(llm=c.llm.replace(remat=remat), vit=c.vit.replace(remat=remat))
 
     def build():
@@ -168,17 +178,20 @@ def main():
     ap.add_argument("--memory-config", default="paligemma-3b-224")
     ap.add_argument("--text-len", type=int, default=64)
     ap.add_argument("--rank", type=int, default=8)
+    ap.add_argument("--layers", choices=["default", "stacked", "list"], default="default",
+                    help="how our decoder stores its layers (GemmaConfig.stack_layers); default: by backend, "
+                         "stacked for --memory")
     ap.add_argument("--no-remat", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--side", choices=["ours", "hf", "memory"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     gb = 2 ** 30
     if args.side == "memory":
         print(json.dumps(memory(args.memory_config, args.trainable[0], args.batch, args.text_len, args.rank,
-                                remat=not args.no_remat)))
+                                remat=not args.no_remat, layers=args.layers)))
         return
     if args.memory:
         print(f"\nTrain-step device memory, `{args.memory_config}`, batch {args.batch}, {args.text_len} text tokens, "
-              f"bfloat16 frozen weights and compute, float32 trained weights and Adam state, state donated\n")
+              f"decoder {'stacked' if args.layers == 'default' else args.layers}, bfloat16 frozen weights and compute, float32 trained weights and Adam state, state donated\n")
         print("| trains | trained params | remat | XLA loop-invariant hoisting | weights (GiB) | Adam state (GiB) | "
               "XLA arguments (GiB) | XLA temp (GiB) | total (GiB) | fits 16 GB | compile (s) |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -189,6 +202,7 @@ def main():
                 env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_disable_hlo_passes=while-loop-invariant-code-motion").strip()
             cmd = [sys.executable, __file__, "--side", "memory", "--memory-config", args.memory_config, "--batch",
                    str(args.batch), "--text-len", str(args.text_len), "--rank", str(args.rank), "--trainable", kind,
+                   "--layers", args.layers,
                    *(["--no-remat"] if not remat else [])]
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if proc.returncode: sys.exit(f"memory {kind} failed:\n{proc.stderr[-3000:]}")
@@ -201,19 +215,21 @@ def main():
         return
     if args.side:
         fn = run_ours if args.side == "ours" else run_hf
-        print(json.dumps(fn(args.config, args.batch, args.prefix_len, args.suffix_len, args.trainable, args.repeats)))
+        extra = {"layers": args.layers} if args.side == "ours" else {}
+        print(json.dumps(fn(args.config, args.batch, args.prefix_len, args.suffix_len, args.trainable, args.repeats,
+                            **extra)))
         return
     results = {}
     for side in ("ours", "hf"):
         cmd = [sys.executable, __file__, "--side", side, "--config", args.config, "--batch", str(args.batch),
                "--prefix-len", str(args.prefix_len), "--suffix-len", str(args.suffix_len), "--repeats",
-               str(args.repeats), "--trainable", *args.trainable]
+               str(args.repeats), "--layers", args.layers, "--trainable", *args.trainable]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode: sys.exit(f"{side} failed:\n{proc.stderr[-3000:]}")
         results[side] = json.loads(proc.stdout.strip().splitlines()[-1])
     mb, B = 2 ** 20, args.batch
     print(f"\nTrain step, `{args.config}`, batch {B}, prefix {args.prefix_len} + suffix up to {args.suffix_len} "
-          f"tokens, float32, AdamW, {os.cpu_count()} CPU cores\n")
+          f"tokens, float32, AdamW, our layers {args.layers}, {os.cpu_count()} CPU cores\n")
     print("| trains | ours (ex/s) | transformers (ex/s) | speed-up | ours step (ms) | transformers step (ms) | "
           "our compile (s) | our peak extra RSS (MB) | transformers peak extra RSS (MB) | first loss ours / transformers |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -14,6 +14,7 @@ import optax
 from flax import nnx
 from .gemma.layers import Attention, FeedForward
 from .model import PaliGemma, check_inputs
+from .nn import stacked_name
 from .tokenizer import Tokenizer, tokenize
 
 # %% auto #0
@@ -67,7 +68,7 @@ Trainable = Literal["all", "attention", "lora"]
 
 
 def _llm_attention(path, value) -> bool:
-    return tuple(path[:3]) == ("llm", "layers", "attn")
+    return stacked_name(tuple(path))[0].startswith("llm/layers/attn/")  # either layout
 
 
 def trainable_filter(trainable: Trainable):
@@ -80,8 +81,7 @@ def trainable_filter(trainable: Trainable):
 
 def add_lora(model: PaliGemma, rank: int, *, alpha: float | None = None, rngs: nnx.Rngs, mlp: bool = True):
     "Attach rank-`rank` LoRA adapters to every decoder layer's attention (and feed-forward) projections, in place."
-    model.llm.layers.attn.add_lora(rank, alpha=alpha, rngs=rngs)
-    if mlp: model.llm.layers.mlp.add_lora(rank, alpha=alpha, rngs=rngs)
+    model.llm.add_lora(rank, alpha=alpha, rngs=rngs, mlp=mlp)  # every block, stacked or a list
 
 
 def merge_lora(model: nnx.Module):

@@ -1,7 +1,6 @@
 "Fine-tuning: the loss and its gradients against transformers' autograd, what each choice trains, LoRA merging."
 import re
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ import torch
 from flax import nnx
 
 from paligemma.checkpoints import config_from_hf, hf_rules, model_from_hf, normalize_hf_key
+from paligemma.nn import stacked_name
 from paligemma.finetune import (add_lora, cast_params, count_params, cross_entropy, loss_fn, make_optimizer,
                                 merge_lora, train_step, trainable_filter)
 from hf_utils import batch_with_padding, hf_inputs, hf_random_model, hf_state_numpy, hf_tiny_config
@@ -57,6 +57,20 @@ def our_layout(hf_key, grad, config):
 def rel(a, b): return float(np.abs(a - b).max() / np.abs(b).max())
 
 
+def stacked_flat(state) -> dict:
+    "Every array of an nnx state under its stacked name (the checkpoint's), a list of layers stacked on axis 0."
+    groups = {}
+    for path, v in nnx.to_flat_state(state):
+        name, i = stacked_name(path)
+        groups.setdefault(name, {})[i] = np.asarray(v.get_value())
+    return {n: g[None] if None in g else np.stack([g[i] for i in sorted(g)]) for n, g in groups.items()}
+
+
+def in_layout(config, stack: bool):
+    "`config` with its decoder's layers stacked (True) or a list (False)."
+    return config.replace(llm=config.llm.replace(stack_layers=stack))
+
+
 @pytest.mark.parametrize("gemma2", [False, True], ids=["paligemma1", "paligemma2"])
 def test_loss_and_gradients_match_transformers(gemma2):
     "float32, batch of 3 with padding and different prefix/suffix splits; Gemma 2 with both soft caps."
@@ -69,7 +83,7 @@ def test_loss_and_gradients_match_transformers(gemma2):
     ours, grads = nnx.jit(nnx.value_and_grad(lambda m: loss_fn(m, batch)))(model)
     print(f"loss: ours {float(ours):.6f}, transformers {theirs:.6f}, rel {abs(float(ours) - theirs) / theirs:.1e}")
     assert abs(float(ours) - theirs) <= 1e-5 * theirs
-    flat = {"/".join(map(str, k)): np.asarray(v.get_value()) for k, v in nnx.to_flat_state(grads)}
+    flat = stacked_flat(grads)  # the checkpoint's names and [L, ...] arrays, whichever layout the model has
     for key in GRAD_CHECKS:
         path, index, expected = our_layout(key, hf_grads[key], config)
         got = flat[path][index]
@@ -102,13 +116,14 @@ def pg1():
 
 
 def flat_params(model):
-    return {"/".join(map(str, k)): np.asarray(v.get_value()) for k, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+    return stacked_flat(nnx.state(model, nnx.Param))  # the same names and arrays in either layout
 
 
-def test_attention_only_with_bf16_frozen_overfits(pg1):
+@pytest.mark.parametrize("stack", [True, False], ids=["stacked", "list"])
+def test_attention_only_with_bf16_frozen_overfits(pg1, stack):
     "Attention-only, frozen weights stored in bfloat16: only q/kv/attn_vec change, and 20 steps fit one batch."
     state, config, batch = pg1
-    model = model_from_hf(state, config)
+    model = model_from_hf(state, in_layout(config, stack))
     cast_params(model, "attention")
     before = flat_params(model)
     opt = make_optimizer(model, 3e-3, 20, warmup=1, wrt=trainable_filter("attention"))
@@ -122,12 +137,15 @@ def test_attention_only_with_bf16_frozen_overfits(pg1):
     assert losses[-1] < 0.5 * losses[0] and all(np.isfinite(norms))
 
 
-def test_lora_trains_adapters_only_and_merges(pg1):
-    "LoRA on the stacked decoder: only adapter factors change, the loss falls; merged = adapted logits, no adapters."
+@pytest.mark.parametrize("stack", [True, False], ids=["stacked", "list"])
+def test_lora_trains_adapters_only_and_merges(pg1, stack):
+    "LoRA in either layout: only adapter factors change, the loss falls; merged = adapted logits, no adapters."
     state, config, batch = pg1
+    config = in_layout(config, stack)
     model = model_from_hf(state, config)
     add_lora(model, 3, alpha=6.0, rngs=nnx.Rngs(0))
-    assert model.llm.layers.mlp.gating_lora.a.shape == (3, 2, 64, 3)  # [L, G, D, r]
+    if stack: assert model.llm.layers.mlp.gating_lora.a.shape == (3, 2, 64, 3)  # [L, G, D, r]
+    else: assert [b.mlp.gating_lora.a.shape for b in model.llm.layers] == [(2, 64, 3)] * 3  # [G, D, r] per block
     assert count_params(model, "lora") == 3 * 3 * ((64 + 4 * 24) + 2 * (64 + 24) + (4 * 24 + 64) + 2 * (64 + 96)
                                                    + (96 + 64))
     forward = nnx.jit(lambda m: m(batch["images"], batch["tokens"], batch["input_mask"], batch["mask_ar"]))

@@ -88,7 +88,6 @@ def measure(impls, config, batch, n, repeats):
 
 def build(config_name, dtype, layers="default", seed=0):
     "(our config, transformers model) with the same random weights."
-    import torch
     from paligemma import PaliGemmaConfig
     config = PaliGemmaConfig.from_name(config_name)
     if layers != "default": config = config.replace(llm=config.llm.replace(stack_layers=layers == "stacked"))
@@ -117,9 +116,7 @@ def llm_param_bytes(config, dtype):
 
 
 def side_main(args):
-    "One implementation in this process (--separate)."
-    import torch
-    from safetensors.torch import load_file
+    "One implementation in this process (--separate); ours never imports torch, so its peak RSS is its own."
     from paligemma import PaliGemmaConfig
     config = PaliGemmaConfig.from_name(args.config)
     if args.layers != "default": config = config.replace(llm=config.llm.replace(stack_layers=args.layers == "stacked"))
@@ -127,6 +124,7 @@ def side_main(args):
         from paligemma.checkpoints import SafetensorsCheckpoint  # lazy: one tensor read at a time
         impl = Ours(ours_from_hf_state(config, SafetensorsCheckpoint(args.weights), args.dtype))
     else:
+        from safetensors.torch import load_file
         state = load_file(args.weights)
         hf = hf_model_for(config, dtype=args.dtype)  # the shape; its weights are replaced by the file's
         missing, unexpected = hf.load_state_dict(state, strict=False)

@@ -1,11 +1,30 @@
 "Shared pieces of the benchmarks: the same random weights for both implementations, timing, peak memory."
 from __future__ import annotations
-import os
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
+
+
+def _bench_small(gemma):
+    "Full vocabulary and resolution, narrow and shallow towers: `gemma` is a `GemmaConfig` preset to shrink."
+    from paligemma.gemma.transformer import GemmaConfig
+    from paligemma.model import PaliGemmaConfig
+    from paligemma.vit.model import ViTConfig
+    heads = dict(gemma_2b=1, gemma2_2b=4)[gemma]
+    return PaliGemmaConfig(ViTConfig(width=384, depth=6, mlp_dim=1536, num_heads=6),
+                           getattr(GemmaConfig, gemma)(width=512, depth=6, mlp_dim=2048, num_heads=8,
+                                                       num_kv_heads=heads, head_dim=64), 224)
+
+
+BENCH_CONFIGS = {"paligemma-bench-small": "gemma_2b", "paligemma2-bench-small": "gemma2_2b"}
+
+
+def config_for(name: str):
+    "A benchmark config (`BENCH_CONFIGS`) or an official one (`PaliGemmaConfig.from_name`)."
+    from paligemma.model import PaliGemmaConfig
+    return _bench_small(BENCH_CONFIGS[name]) if name in BENCH_CONFIGS else PaliGemmaConfig.from_name(name)
 
 
 def hf_model_for(config, seed: int = 0, dtype: str = "float32"):

@@ -19,9 +19,8 @@ def run_ours(config_name, batches, text_len):
     import gc
     import jax, jax.numpy as jnp
     from flax import nnx
-    from paligemma import PaliGemmaConfig
-    from common import hf_model_for, our_model_from, median_time, random_inputs, rss_bytes, reset_peak_rss, peak_rss_bytes
-    config = PaliGemmaConfig.from_name(config_name)
+    from common import config_for, hf_model_for, our_model_from, median_time, random_inputs, rss_bytes, reset_peak_rss, peak_rss_bytes
+    config = config_for(config_name)
     hf = hf_model_for(config)
     model = our_model_from(hf, config)
     del hf; gc.collect()
@@ -48,10 +47,9 @@ def run_ours(config_name, batches, text_len):
 
 def run_hf(config_name, batches, text_len):
     import torch
-    from paligemma import PaliGemmaConfig
-    from common import hf_model_for, median_time, random_inputs, rss_bytes, reset_peak_rss, peak_rss_bytes
+    from common import config_for, hf_model_for, median_time, random_inputs, rss_bytes, reset_peak_rss, peak_rss_bytes
     torch.set_num_threads(os.cpu_count())
-    config = PaliGemmaConfig.from_name(config_name)
+    config = config_for(config_name)
     model = hf_model_for(config)
     P = config.num_image_tokens
     out = {}

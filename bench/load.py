@@ -7,9 +7,12 @@ depend on them), then loads each in a fresh Python process and reports wall time
 bytes of the loaded parameters. The target is a peak under 1.3x the parameter bytes.
 """
 from __future__ import annotations
-import argparse, json, shutil, subprocess, sys, time
+import argparse, json, subprocess, sys, time
 from pathlib import Path
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import config_for  # noqa: E402
 
 
 def peak_rss() -> int:
@@ -22,10 +25,9 @@ def write(path: Path, dtype: str, config_name: str) -> int:
     import jax.numpy as jnp
     from flax import nnx
     from paligemma.checkpoints import abstract_model
-    from paligemma.model import PaliGemmaConfig
     from paligemma.saving import bigvision_name, write_npz
     np_dtype = np.dtype(jnp.dtype(dtype))
-    state = nnx.to_flat_state(nnx.state(abstract_model(PaliGemmaConfig.from_name(config_name))))
+    state = nnx.to_flat_state(nnx.state(abstract_model(config_for(config_name))))
     shapes = sorted((bigvision_name("/".join(map(str, k))), tuple(v.get_value().shape)) for k, v in state)
     write_npz(path, ((name, np.full(shape, 0.01, np_dtype)) for name, shape in shapes))
     return sum(int(np.prod(s)) for _, s in shapes)

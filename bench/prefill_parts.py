@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import hf_model_for, random_inputs  # noqa: E402
+from common import config_for, hf_model_for, random_inputs  # noqa: E402
 
 
 def median_ms(f, n: int = 5) -> float:
@@ -32,11 +32,10 @@ def main():
     args = ap.parse_args()
     import jax, jax.numpy as jnp, torch
     from flax import nnx
-    from paligemma import PaliGemmaConfig
     from paligemma.checkpoints import model_from_hf
     from paligemma.gemma.cache import KVCache, prefill
     torch.set_num_threads(2)
-    config = PaliGemmaConfig.from_name(args.config)
+    config = config_for(args.config)
     if args.layers != "default": config = config.replace(llm=config.llm.replace(stack_layers=args.layers == "stacked"))
     hf = hf_model_for(config)
     model = model_from_hf({k: v.numpy() for k, v in hf.state_dict().items()}, config)

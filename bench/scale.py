@@ -14,7 +14,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 import time
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import config_for  # noqa: E402
 
 N_MAX = 16
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={N_MAX}"
@@ -24,11 +28,11 @@ def analyse(config_name: str, n: int, mode: str, batch: int, text_len: int) -> d
     import jax
     import jax.numpy as jnp
     from flax import nnx
-    from paligemma import PaliGemma, PaliGemmaConfig
+    from paligemma import PaliGemma
     from paligemma.finetune import make_optimizer, train_step
     from paligemma.sharding import batch_sharding, make_mesh, model_shardings
     mesh = make_mesh(fsdp=n, devices=jax.devices()[:n])
-    c = PaliGemmaConfig.from_name(config_name)
+    c = config_for(config_name)
     train = mode == "fine-tune"
     config = c.replace(llm=c.llm.replace(remat=train), vit=c.vit.replace(remat=train))
     S, T = config.image_size, text_len

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import hf_model_for, median_time, peak_rss_bytes, reset_peak_rss, rss_bytes  # noqa: E402
+from common import config_for, hf_model_for, median_time, peak_rss_bytes, reset_peak_rss, rss_bytes  # noqa: E402
 
 
 def train_inputs(config, batch: int, prefix_len: int, suffix_len: int, seed: int = 0) -> dict:
@@ -61,10 +61,9 @@ def run_ours(config_name, batch, prefix_len, suffix_len, kinds, repeats, layers=
     import jax
     import jax.numpy as jnp
     from flax import nnx
-    from paligemma import PaliGemmaConfig
     from paligemma.finetune import add_lora, make_optimizer, train_step, trainable_filter
     from common import our_model_from
-    config = PaliGemmaConfig.from_name(config_name)
+    config = config_for(config_name)
     hf = hf_model_for(config)
     base = our_model_from(hf, with_layers(config, layers))
     del hf; gc.collect()
@@ -86,9 +85,8 @@ def run_ours(config_name, batch, prefix_len, suffix_len, kinds, repeats, layers=
 
 def run_hf(config_name, batch, prefix_len, suffix_len, kinds, repeats):
     import torch
-    from paligemma import PaliGemmaConfig
     torch.set_num_threads(os.cpu_count())
-    config = PaliGemmaConfig.from_name(config_name)
+    config = config_for(config_name)
     P = config.num_image_tokens
     d = train_inputs(config, batch, prefix_len, suffix_len)
     ids = np.concatenate([np.full((batch, P), config.llm.vocab_size), d["tokens"]], 1)  # config_to_hf's image token
@@ -128,9 +126,9 @@ def memory(config_name, kind, batch, text_len, rank, remat=True, layers="stacked
     import jax
     import jax.numpy as jnp
     from flax import nnx
-    from paligemma import PaliGemma, PaliGemmaConfig
+    from paligemma import PaliGemma
     from paligemma.finetune import add_lora, cast_params, make_optimizer, train_step, trainable_filter
-    c = PaliGemmaConfig.from_name(config_name)
+    c = config_for(config_name)
     c = with_layers(c, "stacked" if layers == "default" else layers)
     config = c.replace(llm=c.llm.replace(remat=remat), vit=c.vit.replace(remat=remat))
 

@@ -54,13 +54,6 @@ _PRESETS = {
     **{f"paligemma2-{n}-{s}": (lambda s=s, g=g: PaliGemmaConfig(ViTConfig.so400m(), g(), s))
        for n, g in (("3b", GemmaConfig.gemma2_2b), ("10b", GemmaConfig.gemma2_9b), ("28b", GemmaConfig.gemma2_27b))
        for s in (224, 448, 896)},
-    # The benchmark configs: full vocabulary and resolution, narrow and shallow towers.
-    "paligemma-bench-small": lambda: PaliGemmaConfig(
-        ViTConfig(width=384, depth=6, mlp_dim=1536, num_heads=6),
-        GemmaConfig.gemma_2b(width=512, depth=6, mlp_dim=2048, num_heads=8, num_kv_heads=1, head_dim=64), 224),
-    "paligemma2-bench-small": lambda: PaliGemmaConfig(
-        ViTConfig(width=384, depth=6, mlp_dim=1536, num_heads=6),
-        GemmaConfig.gemma2_2b(width=512, depth=6, mlp_dim=2048, num_heads=8, num_kv_heads=4, head_dim=64), 224),
 }
 
 # %% ../nbs/06_model.ipynb #26f6b385

@@ -35,21 +35,7 @@ class GemmaConfig:
     remat: bool = False  # recompute each block's activations in the backward pass instead of storing them
     stack_layers: bool | None = None  # True: one Block, [L, ...] parameters, scanned; False: L Blocks; None: by backend
 
-    def __post_init__(self):
-        for f in ("vocab_size", "width", "depth", "mlp_dim", "num_heads", "num_kv_heads", "head_dim"):
-            if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
-                raise ValueError(f"GemmaConfig.{f} must be a positive int, got {getattr(self, f)!r}")
-        if self.num_heads % self.num_kv_heads:
-            raise ValueError(f"GemmaConfig: num_heads={self.num_heads} must be a multiple of "
-                             f"num_kv_heads={self.num_kv_heads}")
-        if self.head_dim % 2: raise ValueError(f"GemmaConfig.head_dim must be even for RoPE, got {self.head_dim}")
-        if self.sliding_window is not None and (not isinstance(self.sliding_window, int) or self.sliding_window < 1):
-            raise ValueError(f"GemmaConfig.sliding_window must be a positive int or None, got {self.sliding_window!r}")
-        if self.query_scale not in ("head_dim", "width_over_heads"):
-            raise ValueError(f"GemmaConfig.query_scale must be 'head_dim' or 'width_over_heads', "
-                             f"got {self.query_scale!r}")
-        if self.stack_layers not in (True, False, None):
-            raise ValueError(f"GemmaConfig.stack_layers must be True, False or None, got {self.stack_layers!r}")
+    def __post_init__(self): _check_config(self)
 
     @property
     def local_layers(self) -> tuple[bool, ...]:
@@ -57,42 +43,56 @@ class GemmaConfig:
         return tuple(self.sliding_window is not None and i % 2 == 0 for i in range(self.depth))
 
     @property
-    def stacked(self) -> bool:
-        "Whether the layers are stored stacked and scanned: `stack_layers`, or when it is None, off CPU only."
+    def stacked(self) -> bool:  # whether the layers are stored stacked and scanned (None: off CPU only)
         return jax.default_backend() != "cpu" if self.stack_layers is None else self.stack_layers
 
     @property
-    def query_scale_value(self) -> float:
-        "The number queries are multiplied by after RoPE."
+    def query_scale_value(self) -> float:  # the number queries are multiplied by after RoPE
         return (self.head_dim if self.query_scale == "head_dim" else self.width // self.num_heads) ** -0.5
 
-    def replace(self, **overrides) -> GemmaConfig:
-        return dataclasses.replace(self, **overrides)
+    def replace(self, **overrides) -> GemmaConfig: return dataclasses.replace(self, **overrides)
 
     @classmethod
     def gemma_2b(cls, **overrides) -> GemmaConfig:
         "Gemma 1 2B with PaliGemma's vocabulary (256000 text + 1024 loc + 128 seg tokens)."
-        return cls(**{**dict(vocab_size=257_152, width=2048, depth=18, mlp_dim=16_384, num_heads=8,
-                             num_kv_heads=1, head_dim=256), **overrides})
+        return cls(**dict(vocab_size=257_152, width=2048, depth=18, mlp_dim=16_384, num_heads=8, num_kv_heads=1,
+                          head_dim=256) | overrides)
 
     @classmethod
     def gemma2_2b(cls, **overrides) -> GemmaConfig:
         "Gemma 2 2B with PaliGemma's vocabulary."
-        return cls(**{**dict(vocab_size=257_152, width=2304, depth=26, mlp_dim=9216, num_heads=8, num_kv_heads=4,
-                             head_dim=256, attn_logits_softcap=50.0, final_logits_softcap=30.0, post_norms=True),
-                      **overrides})
+        return cls(**dict(vocab_size=257_152, width=2304, depth=26, mlp_dim=9216, num_heads=8, num_kv_heads=4,
+                          head_dim=256, attn_logits_softcap=50.0, final_logits_softcap=30.0,
+                          post_norms=True) | overrides)
 
     @classmethod
     def gemma2_9b(cls, **overrides) -> GemmaConfig:
         "Gemma 2 9B with PaliGemma's vocabulary."
-        return cls.gemma2_2b(**{**dict(width=3584, depth=42, mlp_dim=14_336, num_heads=16, num_kv_heads=8),
-                                **overrides})
+        return cls.gemma2_2b(**dict(width=3584, depth=42, mlp_dim=14_336, num_heads=16, num_kv_heads=8) | overrides)
 
     @classmethod
     def gemma2_27b(cls, **overrides) -> GemmaConfig:
         "Gemma 2 27B with PaliGemma's vocabulary; its queries are scaled by (width / heads)**-0.5."
-        return cls.gemma2_2b(**{**dict(width=4608, depth=46, mlp_dim=36_864, num_heads=32, num_kv_heads=16,
-                                       head_dim=128, query_scale="width_over_heads"), **overrides})
+        return cls.gemma2_2b(**dict(width=4608, depth=46, mlp_dim=36_864, num_heads=32, num_kv_heads=16, head_dim=128,
+                                    query_scale="width_over_heads") | overrides)
+
+# %% ../../nbs/04_gemma_transformer.ipynb #065d7b27
+def _check_config(c: GemmaConfig):
+    "Raise a one-line `ValueError` naming the first field of `c` that no Gemma decoder could have."
+    for f in ("vocab_size", "width", "depth", "mlp_dim", "num_heads", "num_kv_heads", "head_dim"):
+        if not isinstance(getattr(c, f), int) or getattr(c, f) < 1:
+            raise ValueError(f"GemmaConfig.{f} must be a positive int, got {getattr(c, f)!r}")
+    if c.num_heads % c.num_kv_heads:
+        raise ValueError(f"GemmaConfig: num_heads={c.num_heads} must be a multiple of "
+                         f"num_kv_heads={c.num_kv_heads}")
+    if c.head_dim % 2: raise ValueError(f"GemmaConfig.head_dim must be even for RoPE, got {c.head_dim}")
+    if c.sliding_window is not None and (not isinstance(c.sliding_window, int) or c.sliding_window < 1):
+        raise ValueError(f"GemmaConfig.sliding_window must be a positive int or None, got {c.sliding_window!r}")
+    if c.query_scale not in ("head_dim", "width_over_heads"):
+        raise ValueError(f"GemmaConfig.query_scale must be 'head_dim' or 'width_over_heads', "
+                         f"got {c.query_scale!r}")
+    if c.stack_layers not in (True, False, None):
+        raise ValueError(f"GemmaConfig.stack_layers must be True, False or None, got {c.stack_layers!r}")
 
 # %% ../../nbs/04_gemma_transformer.ipynb #d0bae8fb
 class Embedder(nnx.Module):

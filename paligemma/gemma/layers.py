@@ -126,8 +126,7 @@ class Attention(nnx.Module):
         self.attn_vec_einsum = Einsum((num_heads, head_dim, width), fan_in=num_heads * head_dim,
                                       names=("heads", "head_dim", "embed"), **kw)
         self.query_scale = head_dim ** -0.5 if query_scale is None else query_scale
-        self.attn_logits_softcap = attn_logits_softcap
-        self.rope_max_wavelength = rope_max_wavelength
+        self.attn_logits_softcap, self.rope_max_wavelength = attn_logits_softcap, rope_max_wavelength
         self.sow_config = None  # what to record (`set_sow`): `weights` [B, T, N, S] when `attention`
 
     def qkv(self, x, positions):
@@ -156,11 +155,10 @@ class Attention(nnx.Module):
     ):  # -> ([B, T, D], updated (keys, values) or None)
         B, T, _ = x.shape
         q, k, v = self.qkv(x, positions)
-        if kv is not None:
-            k_cache, v_cache = (jax.lax.dynamic_update_slice_in_dim(c, new.astype(c.dtype), write_index, axis=1)
-                                for c, new in zip(kv, (k, v)))
-            kv = (k_cache, v_cache)
-            k, v = k_cache.astype(q.dtype), v_cache.astype(q.dtype)
+        if kv is not None:  # write this call's keys and values from `write_index` on, then attend over the whole cache
+            kv = tuple(jax.lax.dynamic_update_slice_in_dim(c, new.astype(c.dtype), write_index, axis=1)
+                       for c, new in zip(kv, (k, v)))
+            k, v = (c.astype(q.dtype) for c in kv)
         encoded, weights = attend(q, k, v, mask, softcap=self.attn_logits_softcap)
         if self.sow_config is not None and self.sow_config.attention:
             self.sow(nnx.Intermediate, "weights", weights.transpose(0, 2, 1, 3))  # [B, T, N, S]
@@ -171,16 +169,6 @@ class Attention(nnx.Module):
             out = out + self.attn_vec_einsum.lora(encoded.reshape(B * T, *w.shape[:2]), "MNH", "MD")
         return out.reshape(B, T, -1), kv
 
-    def add_lora(self, rank: int, *, alpha: float | None = None, rngs: nnx.Rngs):
-        "Attach rank-`rank` adapters to the query, key, value (keys and values separately) and output projections."
-        kw = dict(alpha=alpha, rngs=rngs)
-        self.q_einsum.lora = LoRA(self.q_einsum.w.shape, "NDH", "D", rank, **kw)
-        self.kv_einsum.lora = LoRA(self.kv_einsum.w.shape, "GKDH", "D", rank, groups="G", **kw)
-        self.attn_vec_einsum.lora = LoRA(self.attn_vec_einsum.w.shape, "NHD", "NH", rank, **kw)
-
-    def merge_lora(self):
-        "Fold the adapters into the weights (in their dtype) and remove them."
-        for e in (self.q_einsum, self.kv_einsum, self.attn_vec_einsum): e.merge_lora()
 
 # %% ../../nbs/03_gemma_layers.ipynb #4b3d4fad
 class LoRA(nnx.Module):
@@ -219,3 +207,19 @@ class LoRA(nnx.Module):
         h = jnp.einsum(f"{x_axes},{self.a_axes}->{self.groups}{batch}r", x, self.a[...].astype(x.dtype))
         return self.scale * jnp.einsum(f"{self.groups}{batch}r,{self.b_axes}->{out_axes}", h,
                                        self.b[...].astype(x.dtype))
+
+# %% ../../nbs/03_gemma_layers.ipynb #4264095f
+def _attention_add_lora(self: Attention, rank: int, *, alpha: float | None = None, rngs: nnx.Rngs):
+    "Attach rank-`rank` adapters to the query, key, value (keys and values separately) and output projections."
+    kw = dict(alpha=alpha, rngs=rngs)
+    self.q_einsum.lora = LoRA(self.q_einsum.w.shape, "NDH", "D", rank, **kw)
+    self.kv_einsum.lora = LoRA(self.kv_einsum.w.shape, "GKDH", "D", rank, groups="G", **kw)
+    self.attn_vec_einsum.lora = LoRA(self.attn_vec_einsum.w.shape, "NHD", "NH", rank, **kw)
+
+def _attention_merge_lora(self: Attention):
+    "Fold the adapters into the weights (in their dtype) and remove them."
+    for e in (self.q_einsum, self.kv_einsum, self.attn_vec_einsum): e.merge_lora()
+
+
+Attention.add_lora, Attention.merge_lora = _attention_add_lora, _attention_merge_lora  # attached where LoRA is taught
+

@@ -198,9 +198,7 @@ class Transformer(nnx.Module):
         "Project to the vocabulary with the tied embedding; apply the final soft cap if configured and asked."
         logits = self.embedder.decode(pre_logits)
         cap = self.config.final_logits_softcap
-        if softcap and cap is not None:
-            logits = jnp.tanh(logits / cap) * cap
-        return logits
+        return jnp.tanh(logits / cap) * cap if softcap and cap is not None else logits
 
     def __call__(self, tokens, positions=None, mask=None):  # int[B, T] -> float32[B, T, V]
         "Text-only language model: causal mask and positions 0..T-1 unless given."

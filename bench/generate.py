@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import copy_bandwidth, hf_model_for, peak_rss_bytes, random_inputs, reset_peak_rss  # noqa: E402
+from common import config_for, copy_bandwidth, hf_model_for, peak_rss_bytes, random_inputs, reset_peak_rss  # noqa: E402
 
 
 class Ours:
@@ -88,8 +88,7 @@ def measure(impls, config, batch, n, repeats):
 
 def build(config_name, dtype, layers="default", seed=0):
     "(our config, transformers model) with the same random weights."
-    from paligemma import PaliGemmaConfig
-    config = PaliGemmaConfig.from_name(config_name)
+    config = config_for(config_name)
     if layers != "default": config = config.replace(llm=config.llm.replace(stack_layers=layers == "stacked"))
     return config, hf_model_for(config, seed=seed, dtype=dtype)
 
@@ -117,8 +116,7 @@ def llm_param_bytes(config, dtype):
 
 def side_main(args):
     "One implementation in this process (--separate); ours never imports torch, so its peak RSS is its own."
-    from paligemma import PaliGemmaConfig
-    config = PaliGemmaConfig.from_name(args.config)
+    config = config_for(args.config)
     if args.layers != "default": config = config.replace(llm=config.llm.replace(stack_layers=args.layers == "stacked"))
     if args.side == "ours":
         from paligemma.checkpoints import SafetensorsCheckpoint  # lazy: one tensor read at a time

@@ -4,7 +4,6 @@
 
 # %% ../../nbs/16_tasks_detection.ipynb #5696fb74
 from __future__ import annotations
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,13 +129,10 @@ def _file_format(path) -> str:
 
 
 def _write(fig, path, fmt: str) -> None:
-    "Save `fig` beside `path`, then rename it there: a failed write leaves an existing file as it was."
-    partial = Path(path).with_name(Path(path).name + ".partial")
-    try:
-        fig.savefig(partial, dpi=_DPI, format=fmt, **({"pil_kwargs": {"quality": 95}} if fmt in ("jpg", "jpeg") else {}))
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    "Save `fig` through `saving.write_atomic`: a failed write leaves an existing file as it was."
+    from paligemma.saving import write_atomic  # here, so that parsing answers never imports the model's modules
+    extra = {"pil_kwargs": {"quality": 95}} if fmt in ("jpg", "jpeg") else {}
+    write_atomic([(Path(path), lambda tmp: fig.savefig(tmp, dpi=_DPI, format=fmt, **extra))])
 
 
 def _sizes(ax, h: int, w: int) -> tuple[float, float]:

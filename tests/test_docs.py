@@ -28,7 +28,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 
 def page_name(nb: Path) -> str:
-    "The page nbdev makes of a notebook: `10_sampler.ipynb` -> `sampler.html` (nbdev's own rule)."
+    "The page nbdev makes of a notebook: `02_gemma_rope.ipynb` -> `gemma_rope.html` (nbdev's own rule)."
     from nbdev.doclinks import _nbpath2html
     return _nbpath2html(nb).name
 
@@ -237,7 +237,7 @@ def test_math_is_rendered_offline(browser, server):
 
 def test_plots(browser, server):
     "Every image on a page of plots is decoded and not empty, and at least one is a real plot."
-    browser.goto(server + "rope.html")
+    browser.goto(server + "gemma_rope.html")
     browser.wait_for("[...document.images].every(i => i.complete)")
     imgs = browser.js("[...document.images].map(i => [i.naturalWidth, i.naturalHeight, i.src.length])")
     assert imgs and all(w > 0 and h > 0 for w, h, _ in imgs), imgs

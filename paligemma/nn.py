@@ -6,11 +6,12 @@
 from __future__ import annotations
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 # %% auto #0
 __all__ = ['K_MASK', 'param', 'attend', 'sowing', 'capture_call', 'sow_tree', 'records', 'stacked', 'scan_layers', 'run_layers',
-           'stacked_name']
+           'stacked_name', 'stacked_arrays']
 
 # %% ../nbs/01_nn.ipynb #2195f9a9
 def param(value, names: tuple) -> nnx.Param:
@@ -129,4 +130,13 @@ def stacked_name(path: tuple) -> tuple[str, int | None]:
     i = next((j for j, key in enumerate(path) if isinstance(key, int)), None)
     name = "/".join(str(key) for j, key in enumerate(path) if j != i)
     return name, None if i is None else path[i]
+
+
+def stacked_arrays(state) -> dict[str, np.ndarray]:
+    "Every array of an `nnx` state under its stacked name, a list's layers stacked on a leading axis."
+    groups = {}
+    for path, v in nnx.to_flat_state(state):
+        name, i = stacked_name(path)
+        groups.setdefault(name, {})[i] = np.asarray(v.get_value())
+    return {n: g[None] if None in g else np.stack([g[i] for i in sorted(g)]) for n, g in groups.items()}
 

@@ -8,7 +8,7 @@ import torch
 from flax import nnx
 
 from paligemma.checkpoints import config_from_hf, hf_rules, model_from_hf, normalize_hf_key
-from paligemma.nn import stacked_name
+from paligemma.nn import stacked_arrays
 from paligemma.finetune import (add_lora, cast_params, count_params, cross_entropy, loss_fn, make_optimizer,
                                 merge_lora, train_step, trainable_filter)
 from hf_utils import batch_with_padding, hf_inputs, hf_random_model, hf_state_numpy, hf_tiny_config
@@ -57,15 +57,6 @@ def our_layout(hf_key, grad, config):
 def rel(a, b): return float(np.abs(a - b).max() / np.abs(b).max())
 
 
-def stacked_flat(state) -> dict:
-    "Every array of an nnx state under its stacked name (the checkpoint's), a list of layers stacked on axis 0."
-    groups = {}
-    for path, v in nnx.to_flat_state(state):
-        name, i = stacked_name(path)
-        groups.setdefault(name, {})[i] = np.asarray(v.get_value())
-    return {n: g[None] if None in g else np.stack([g[i] for i in sorted(g)]) for n, g in groups.items()}
-
-
 def in_layout(config, stack: bool):
     "`config` with its decoder's layers stacked (True) or a list (False)."
     return config.replace(llm=config.llm.replace(stack_layers=stack))
@@ -83,7 +74,7 @@ def test_loss_and_gradients_match_transformers(gemma2):
     ours, grads = nnx.jit(nnx.value_and_grad(lambda m: loss_fn(m, batch)))(model)
     print(f"loss: ours {float(ours):.6f}, transformers {theirs:.6f}, rel {abs(float(ours) - theirs) / theirs:.1e}")
     assert abs(float(ours) - theirs) <= 1e-5 * theirs
-    flat = stacked_flat(grads)  # the checkpoint's names and [L, ...] arrays, whichever layout the model has
+    flat = stacked_arrays(grads)  # the checkpoint's names and [L, ...] arrays, whichever layout the model has
     for key in GRAD_CHECKS:
         path, index, expected = our_layout(key, hf_grads[key], config)
         got = flat[path][index]
@@ -116,7 +107,7 @@ def pg1():
 
 
 def flat_params(model):
-    return stacked_flat(nnx.state(model, nnx.Param))  # the same names and arrays in either layout
+    return stacked_arrays(nnx.state(model, nnx.Param))  # the same names and arrays in either layout
 
 
 @pytest.mark.parametrize("stack", [True, False], ids=["stacked", "list"])

@@ -1,4 +1,4 @@
-"A checkpoint written by transformers' own `save_pretrained` loads with `load_checkpoint` and gives transformers' logits (moved here from nbs/12_checkpoints.ipynb, which imports neither torch nor transformers)."
+"A checkpoint written by transformers' own `save_pretrained` loads with `load_checkpoint` and gives transformers' logits (moved here from nbs/13_checkpoints.ipynb, which imports neither torch nor transformers)."
 import numpy as np
 import jax.numpy as jnp
 import pytest

@@ -6,7 +6,7 @@
 stored outputs are shown; only nbdev's `show_doc` step runs the exported cells, as it does under Quarto.
 
 Afterwards:
-- pages are named as nbdev names them (`output-file`, e.g. `00_testing.ipynb` -> `testing.html`), so nbdev's
+- pages are named as nbdev names them (`output-file`, e.g. `06_testing.ipynb` -> `testing.html`), so nbdev's
   links (`sampler.html#sampler`) resolve;
 - nbdev's absolute doc links (`doc_host` + `doc_baseurl`) become relative, so the site works from any folder;
 - KaTeX is served from `site_libs/katex` (vendored from npm `katex` in tools/katex/), not from a CDN;

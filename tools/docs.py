@@ -28,6 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 KATEX = Path(__file__).resolve().parent / "katex"
 KATEX_CDN = re.compile(r"https://cdn\.jsdelivr\.net/npm/katex@[0-9.]+/dist")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+try: import site_chrome as _chrome  # tools/site_chrome.py: sidebar groups and the site's chrome
+except ImportError as e:  # not written yet; an import failing inside it still fails the build
+    if getattr(e, "name", None) != "site_chrome": raise
+    _chrome = None
+
 
 def _patch_flax():
     """flax 0.12.8's `PytreeMeta.__call__` has string annotations naming `Any`, which its module never imports, so
@@ -82,6 +88,7 @@ def process(workers=0, force=False):
         cfg = get_config()
         refresh_quarto_yml()  # nbs/_quarto.yml (only if missing) and nbs/nbdev.yml, from settings.ini
         nbdev_sidebar.__wrapped__(path=cfg.nbs_path)  # nbs/sidebar.yml: index first, then build order
+        if _chrome is not None: _chrome.write_sidebar(cfg.nbs_path)  # the sidebar grouped into the course's parts
         os.chdir(cfg.nbs_path)  # run cells where the notebooks run, as nbdev_test does
         return cfg, proc_nbs(cfg.nbs_path, n_workers=workers, force=force)
     finally: os.chdir(here)
@@ -210,6 +217,7 @@ def build(out=None, workers=0, force=False, quiet=True):
         site = sd_build(src, quiet=quiet)
         for w in site.warnings: print("smalldocs warning:", w, file=sys.stderr)
         postprocess(site.out, cfg.doc_host.rstrip("/") + "/" + cfg.doc_baseurl.strip("/"))
+        if _chrome is not None: _chrome.decorate(site.out)  # the site's chrome (tools/site_chrome.py)
         if out.exists(): shutil.rmtree(out)
         shutil.copytree(site.out, out)
     (out / ".nojekyll").touch()  # GitHub Pages: serve site_libs/ as is

@@ -37,30 +37,55 @@ def overlay(ax, image: np.ndarray, heat: np.ndarray, title: str = "", vmax: floa
     ax.axis("off")
 
 
-def plot_token_attention(image, maps, labels, *, layer_names=None):
-    "A grid of heatmaps: one row per layer (`maps` [L, T, g, g]), one column per token."
+def plot_token_attention(image, maps, labels, *, layer_names=None, max_cols: int = 6):
+    """A grid of heatmaps: one row per layer (`maps` [L, T, g, g]), one column per token. More than `max_cols`
+    tokens continue in a second band of rows below, so the figure stays 7 inches wide and its labels legible."""
     L, T = maps.shape[:2]
     layer_names = layer_names or [f"layer {i}" for i in range(L)]
-    fig, axs = plt.subplots(L, T, figsize=(1.4 * max(T, 2), 1.45 * L), squeeze=False)
-    for i in range(L):
-        for j in range(T):
-            overlay(axs[i, j], image, maps[i, j], labels[j] if i == 0 else "", vmax=maps[i].max())
-        axs[i, 0].text(-4, image.shape[0] / 2, layer_names[i], rotation=90, va="center", ha="right", fontsize=8)
+    cols = min(T, max_cols)
+    bands = -(-T // cols)
+    side = min(1.15, 6.6 / max(cols, 2))  # inches per panel: at most 7 inches in all with the row labels
+    fig, axs = plt.subplots(L * bands, cols, figsize=(side * max(cols, 2) + 0.4, (side + 0.15) * L * bands), squeeze=False)
+    for b in range(bands):
+        for i in range(L):
+            row = axs[b * L + i]
+            for k in range(cols):
+                j = b * cols + k
+                if j >= T: row[k].axis("off"); continue
+                overlay(row[k], image, maps[i, j], labels[j] if i == 0 else "", vmax=maps[i].max())
+            row[0].text(-4, image.shape[0] / 2, layer_names[i], rotation=90, va="center", ha="right", fontsize=8)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/32_visualize.ipynb #958ef684
-def plot_logit_lens(lens_tokens, words, decode, *, ax=None):
-    "A table: rows are the residual stream's depths, columns the tokens; cells the top token, green when final."
+def plot_logit_lens(lens_tokens, words, decode, *, ax=None, max_cols: int = 6):
+    """A table: rows are the residual stream's depths, columns the tokens; cells the top token, green when final.
+    Without `ax`, more than `max_cols` tokens continue in a second table below (7 inches wide, 8-pt text)."""
     top = np.asarray(lens_tokens)[..., 0]  # [L + 1, T]
     R, T = top.shape
-    final = top[-1]
-    if ax is None: _, ax = plt.subplots(figsize=(1.1 * T, 0.45 * R + 0.6))
-    ax.imshow(top == final[None], cmap="Greens", vmin=0, vmax=1.6, aspect="auto")
+    if ax is None:
+        cols = min(T, max_cols)
+        bands = -(-T // cols)
+        fig, axs = plt.subplots(bands, 1, figsize=(7, (0.32 * R + 0.7) * bands), squeeze=False)
+        for b, a in enumerate(axs[:, 0]):
+            s = slice(b * cols, min((b + 1) * cols, T))
+            _lens_table(a, top[:, s], words[s], decode, cols)
+            if b == 0: a.set_title("top token of each residual (green: the final choice)", fontsize=9)
+        fig.tight_layout()
+        return axs[0, 0]
+    _lens_table(ax, top, words, decode, T)
+    ax.set_title("top token of each residual (green: the final choice)", fontsize=9)
+    return ax
+
+
+def _lens_table(ax, top, words, decode, cols):
+    "One table of the logit lens: `top` [R, T] token ids, the last row the final choice; `cols` columns wide."
+    R, T = top.shape
+    ax.imshow(top == top[-1][None], cmap="Greens", vmin=0, vmax=1.6, aspect="auto", extent=(-0.5, T - 0.5, R - 0.5, -0.5))
     for i in range(R):
         for j in range(T):
-            ax.text(j, i, decode(int(top[i, j])) or "<eos>", ha="center", va="center", fontsize=7)
-    ax.set_xticks(range(T), words, fontsize=7, rotation=45)
-    ax.set_yticks(range(R), ["embedding"] + [f"block {i + 1}" for i in range(R - 1)], fontsize=7)
-    ax.set_title("top token of each residual (green: the final choice)", fontsize=8)
-    return ax
+            ax.text(j, i, decode(int(top[i, j])) or "<eos>", ha="center", va="center", fontsize=8)
+    ax.set_xlim(-0.5, cols - 0.5)
+    ax.set_xticks(range(T), words, fontsize=8, rotation=30)
+    ax.set_yticks(range(R), ["embedding"] + [f"block {i + 1}" for i in range(R - 1)], fontsize=8)
+    for side in ("top", "right"): ax.spines[side].set_visible(False)

@@ -74,6 +74,402 @@ def _imports_only_for_mixed_cells():
     P.exec_show_docs = exec_show_docs  # FilterDefaults.base_procs looks the name up at each call
 
 
+# ---------------------------------------------------------------- the code on the page, and true signatures
+
+def _cell_names(code):
+    "The names an exported cell defines, public ones first (all of them if none is public); `imports` for imports only."
+    import ast
+    try: tree = ast.parse(code)
+    except SyntaxError: return []
+    names = []
+    for n in tree.body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): names.append(n.name)
+        elif isinstance(n, (ast.Assign, ast.AnnAssign)):
+            for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
+                names += [e.id for e in ast.walk(t) if isinstance(e, ast.Name)]
+    if not names and tree.body and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body): return ["imports"]
+    public = [n for n in names if not n.startswith("_") and n != "__all__"]
+    return public or names
+
+
+def show_exported(cell):
+    """In place of nbdev's `rm_export`: an exported cell stays on the page, in the flow of the prose, folded under a
+    summary naming what it defines (`source: apply_rope`); nbdev's `show_doc` card follows it. Hidden cells and
+    `default_exp` are dropped as before."""
+    d = cell.directives_
+    if not d: return
+    if d.keys() & {"hide", "default_exp"}: del cell["source"]; return
+    if d.keys() & {"export", "exporti"} and cell.cell_type == "code" and cell.source.strip():
+        names = _cell_names(cell.source)
+        summary = "source: " + ", ".join(names) if names else "Exported source"  # no backticks: in a fence's info string
+        opts = "" if re.search(r"(?m)^#\|\s*code-fold:", cell.source) else "#| code-fold: true\n"
+        opts += "" if re.search(r"(?m)^#\|\s*code-summary:", cell.source) else f'#| code-summary: "{summary}"\n'
+        cell.source = opts + cell.source
+
+
+def _seg(src, node):
+    "The source text of `node`, on one line; a string annotation without its quotes."
+    import ast
+    if node is None: return None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value and not node.value.isspace() \
+            and getattr(node, "_annotation", False):
+        return node.value
+    text = ast.get_source_segment(src, node) or ast.unparse(node)
+    return re.sub(r"\s*\n\s*", " ", text).replace("( ", "(").replace(" )", ")")
+
+
+def _ann(src, node):
+    import ast
+    if isinstance(node, ast.Constant) and isinstance(node.value, str): return node.value  # from __future__ style string
+    return _seg(src, node)
+
+
+def _fmt_param(name, ann, default):
+    "`name: ann = default`, as PEP 8 writes it."
+    if ann is None: return name if default is None else f"{name}={default}"
+    return f"{name}: {ann}" + ("" if default is None else f" = {default}")
+
+
+def _comments(src):
+    "Line number (from 1) -> the text of the comment on that line, for the source of a class."
+    import io, tokenize
+    out = {}
+    try:
+        for t in tokenize.generate_tokens(io.StringIO(src).readline):
+            if t.type == tokenize.COMMENT: out[t.start[0]] = t.string.lstrip("#").strip()
+    except (tokenize.TokenError, IndentationError): pass
+    return out
+
+
+def _lib_source(qualname):
+    "The source file of the library and the node defining `qualname` there, via nbdev's `_modidx.py`; or None."
+    import ast, importlib
+    try: syms = importlib.import_module("paligemma._modidx").d["syms"]
+    except Exception: return None
+    for mod, entries in syms.items():
+        hit = entries.get(f"{mod}.{qualname}")
+        if not hit: continue
+        path = ROOT / hit[1]
+        if not path.exists(): continue
+        src = path.read_text(encoding="utf-8")
+        body = ast.parse(src).body
+        for part in qualname.split("."):
+            node = next((n for n in body if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                         and n.name == part), None)
+            if node is None: break
+            body = node.body
+        else: return src, node
+    return None
+
+
+def _def_source(obj):
+    "The source of a function or class and its `def`/`class` node: from the running cells, else the library file."
+    import ast, inspect, textwrap
+    try:
+        src = textwrap.dedent(inspect.getsource(obj))
+        node = next(n for n in ast.parse(src).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
+        if node.name == obj.__name__: return src, node
+    except Exception: pass
+    return _lib_source(getattr(obj, "__qualname__", getattr(obj, "__name__", "")))
+
+
+def _function_params(src, node, docs, skip_first):
+    "[(text, comment)] for the parameters of a `def` node, as written: `/` and the keyword-only `*` included."
+    a = node.args
+    pos = a.posonlyargs + a.args
+    defaults = [None] * (len(pos) - len(a.defaults)) + list(a.defaults)
+    out = []
+    for i, (arg, d) in enumerate(zip(pos, defaults)):
+        if not (i == 0 and skip_first):
+            out.append((_fmt_param(arg.arg, _ann(src, arg.annotation), _seg(src, d)), docs.get(arg.arg)))
+        if a.posonlyargs and i == len(a.posonlyargs) - 1: out.append(("/", None))
+    if a.vararg: out.append((_fmt_param("*" + a.vararg.arg, _ann(src, a.vararg.annotation), None), docs.get(a.vararg.arg)))
+    elif a.kwonlyargs: out.append(("*", None))
+    for arg, d in zip(a.kwonlyargs, a.kw_defaults):
+        out.append((_fmt_param(arg.arg, _ann(src, arg.annotation), _seg(src, d)), docs.get(arg.arg)))
+    if a.kwarg: out.append((_fmt_param("**" + a.kwarg.arg, _ann(src, a.kwarg.annotation), None), docs.get(a.kwarg.arg)))
+    return out
+
+
+def _dataclass_params(cls, src, node):
+    "[(text, comment)] for the fields a dataclass's `__init__` takes, as the class body writes them."
+    import ast, dataclasses
+    comments, fields = _comments(src), {}
+    for n in node.body:
+        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name): fields[n.target.id] = n
+    out, kw = [], False
+    for f in dataclasses.fields(cls):
+        if not f.init: continue
+        n = fields.get(f.name)
+        if n is None: return None
+        default = None
+        if n.value is not None:
+            v = n.value
+            if isinstance(v, ast.Call) and (getattr(v.func, "attr", None) or getattr(v.func, "id", None)) == "field":
+                kws = {k.arg: k.value for k in v.keywords}
+                default = _seg(src, kws["default"]) if "default" in kws else \
+                    (_seg(src, kws["default_factory"]) + "()" if "default_factory" in kws else None)
+            else: default = _seg(src, v)
+        if getattr(f, "kw_only", False) and not kw: out.append(("*", None)); kw = True
+        comment = comments.get(n.end_lineno) or None
+        out.append((_fmt_param(f.name, _ann(src, n.annotation), default), comment))
+    return out
+
+
+def _format_signature(head, params, ret, ret_doc, maxline=100):
+    """`head(params) -> ret:` on one line when it fits and no parameter has a comment; else the parameters wrapped at
+    `maxline` or, when any has a comment, one a line, each with its own comment (never a neighbour's)."""
+    lines, cur = [], []
+    each = any(doc for _, doc in params)
+    for fmt, doc in params:
+        comment = " # " + "\n    # ".join(doc.splitlines()) if doc else ""
+        if cur and (each or len(", ".join(cur)) + len(fmt) + 2 > maxline):
+            lines.append(", ".join(cur) + ","); cur = []
+        cur.append(fmt)
+        if doc: lines.append(", ".join(cur) + "," + comment); cur = []
+    if cur: lines.append(", ".join(cur))
+    close = ")" + (f" -> {ret}" if ret else "") + (":" if head.startswith(("def ", "async def ")) else "")
+    close += f" # {ret_doc}" if ret_doc else ""
+    if not lines: return f"{head}(){close[1:]}"
+    if len(lines) == 1 and not any(d for _, d in params) and len(head) + len(lines[0]) + len(close) < maxline:
+        return f"{head}({lines[0]}{close}"
+    return f"{head}(\n    " + "\n    ".join(lines) + f"\n{close}"
+
+
+def true_signature(sym, docs=None):
+    """The signature of `sym` as its source writes it: the keyword-only `*`, annotations as written (`float | None`,
+    `jax.Array`), defaults as written (`jnp.float32`, never a value from the build machine), the parameters'
+    comments. A class shows its constructor's call (`Sampler(model, *, ...)`). None when the source is unavailable."""
+    import ast, dataclasses, inspect
+    docs = {k: (v.get("docment") if isinstance(v, dict) else v) for k, v in (docs or {}).items()}
+    try:
+        if inspect.isclass(sym):
+            found = _def_source(sym)
+            if dataclasses.is_dataclass(sym):
+                params = _dataclass_params(sym, *found) if found else None
+                return None if params is None else _format_signature(sym.__name__, params, None, None)
+            owner = next((k for k in sym.__mro__ if "__init__" in vars(k)), object)
+            if owner is object or not inspect.isfunction(vars(owner)["__init__"]):
+                if not found: return None
+                src, node = found
+                bases = ", ".join(_seg(src, b) for b in node.bases)
+                return f"class {sym.__name__}({bases})" if bases else f"class {sym.__name__}"
+            init = vars(owner)["__init__"]
+            got = _def_source(init) or (_lib_source(f"{owner.__qualname__}.__init__"))
+            if not got: return None
+            src, node = got
+            return _format_signature(sym.__name__, _function_params(src, node, docs, True), None, None)
+        if not inspect.isfunction(sym): return None
+        got = _def_source(sym)
+        if not got: return None
+        src, node = got
+        first = (node.args.posonlyargs + node.args.args)[:1]
+        skip = "." in sym.__qualname__ and bool(first) and first[0].arg in ("self", "cls")
+        head = ("async def " if isinstance(node, ast.AsyncFunctionDef) else "def ") + sym.__name__
+        return _format_signature(head, _function_params(src, node, docs, skip), _ann(src, node.returns), docs.get("return"))
+    except Exception:
+        return None
+
+
+def _is_foreign(sym, lib="paligemma"):
+    "Defined outside this library and outside the notebooks (flax's `nnx.LoRAParam`, numpy, ...)."
+    mod = getattr(sym, "__module__", None) or ""
+    return bool(mod) and mod != "__main__" and mod.split(".")[0] != lib
+
+
+def _public_name(sym):
+    "The shortest import path of a foreign symbol: `flax.nnx.LoRAParam`, not `flax.nnx.nn.lora.LoRAParam`."
+    import importlib
+    mod, name = sym.__module__, getattr(sym, "__qualname__", getattr(sym, "__name__", ""))
+    parts = mod.split(".")
+    for i in range(1, len(parts) + 1):
+        try:
+            if getattr(importlib.import_module(".".join(parts[:i])), name, None) is sym: return f"{'.'.join(parts[:i])}.{name}"
+        except Exception: pass
+    return f"{mod}.{name}"
+
+
+def _true_signatures():
+    """nbdev's `show_doc` cards with the signature the source writes (see `true_signature`), in place of fastcore's
+    rendering of the evaluated signature (which drops the keyword-only `*`, invents `NoneType` for a `None` default
+    and prints `_ScalarMeta=float32` and `jaxlib._jax.Array`). A symbol from another package gets a one-line card
+    naming where it comes from, not that package's internals."""
+    import nbdev.showdoc as S
+    from fastcore.docments import _ital_first
+    if getattr(S.BasicMarkdownRenderer, "_true_sig", False): return
+
+    def _repr_markdown_(self):
+        sym, h = self.sym, "#" * self.title_level
+        if _is_foreign(sym):
+            where = _public_name(sym)
+            return f"---\n\n{h} {self.nm}\n\n*`{where}`, from `{sym.__module__.split('.')[0]}`: see its own documentation.*"
+        doc = "---\n\n"
+        src = S.NbdevLookup().code(self.fn)
+        if src: doc += S._ext_link(src, "source", 'style="float:right; font-size:smaller"') + "\n\n"
+        doc += f"{h} {self.nm}\n\n"
+        sig = true_signature(sym, getattr(self.dm, "dm", None)) or str(self.dm)
+        doc += f"```python\n{sig}\n```"
+        docs = self.docs if getattr(sym, "__doc__", None) else ""  # none written: not `Call self as a function.`
+        if docs: doc += f"\n\n{_ital_first(docs)}"
+        return doc
+
+    S.BasicMarkdownRenderer._repr_markdown_ = _repr_markdown_
+    S.BasicMarkdownRenderer._true_sig = True
+
+
+# ---------------------------------------------------------------- the processed notebooks, tidied
+
+_SHOWDOC_SRC = re.compile(r"^(#\|.*\n)*show_doc\(")
+_CARD_HEADING = re.compile(r"^(---\s*\n\s*\n(?:\[source\]\([^)]*\)\{[^}]*\}\s*\n\s*\n)?)(#{1,6}) ([^\n]+)\n\n?", re.M)
+_MD_LINK_CODE = re.compile(r"\[(`[^`\n]+`)\]\([^)\s]*\)")
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
+_FENCE = re.compile(r"(?ms)^[ \t]*(`{3,}|~{3,}).*?^[ \t]*\1[ \t]*$")
+
+
+def _plain(heading):
+    "A heading's text without links and backticks: ``[`Sampler`](x.html#sampler)`` -> `Sampler`."
+    return re.sub(r"`([^`]*)`", r"\1", _MD_LINK_CODE.sub(r"\1", heading)).strip()
+
+
+def _notebook_pages():
+    "Notebook stem (`23_demo_tiny_model`) -> its page (`demo_tiny_model.html`), for every notebook in nbs/."
+    from nbdev.doclinks import _nbpath2html
+    return {nb.stem: _nbpath2html(nb).name for nb in (ROOT / "nbs").glob("*.ipynb") if nb.name != "index.ipynb"}
+
+
+def link_notebook_names(md, pages, own=None):
+    """Turn each mention of a notebook in Markdown prose (`23_demo_tiny_model`, in backticks or not, or in brackets
+    with no link: `[23_demo_tiny_model]`) into a link to its page. Code blocks, existing links and math are left as
+    they are. Returns the text and the mentions of `NN_name` that match no notebook."""
+    if not pages: return md, []
+    stale = []
+    names = "|".join(sorted(map(re.escape, pages), key=len, reverse=True))
+    mention = re.compile(rf"(\[[^\]\n]*\]\([^)\n]*\))|(\$\$.*?\$\$|\$[^$\n]+\$)|\[`?({names})`?\](?!\()|(`?)\b({names})\b\4"
+                         r"|(`?)\b(\d\d_[a-z][a-z0-9_]*)\b\6", re.S)
+
+    def sub(m):
+        if m.group(1) or m.group(2): return m.group(0)  # a link already, or maths
+        if m.group(3): return f"[{m.group(3)}]({pages[m.group(3)]})"
+        if m.group(5):
+            text = f"{m.group(4)}{m.group(5)}{m.group(4)}"
+            return text if pages[m.group(5)] == own else f"[{text}]({pages[m.group(5)]})"
+        stale.append(m.group(7))
+        return m.group(0)
+
+    out, last = [], 0
+    for f in _FENCE.finditer(md):
+        out.append(mention.sub(sub, md[last:f.start()])); out.append(f.group(0)); last = f.end()
+    out.append(mention.sub(sub, md[last:]))
+    return "".join(out), stale
+
+
+def _empty_output(o):
+    "An output that would render as an empty block: blank stream text, or a display whose shown value is blank."
+    if o.get("output_type") == "stream":
+        return not "".join(o.get("text", "")).strip()
+    if o.get("output_type") in ("display_data", "execute_result"):
+        data = o.get("data") or {}
+        order = ["text/html", "image/svg+xml", "image/png", "image/jpeg", "image/gif", "text/markdown", "text/latex", "text/plain"]
+        mime = next((m for m in order if m in data), None)
+        if mime is None: return True
+        v = data[mime]
+        return not ("".join(v) if isinstance(v, list) else str(v)).strip()
+    return False
+
+
+def _tidy_processor():
+    "A processor run after nbdev's own (see `tidy`)."
+    from nbdev.process import Processor
+    pages = _notebook_pages()
+
+    class tidy(Processor):
+        """The last processing step: no stderr output (warnings, progress bars) and no empty output blocks; no link
+        syntax inside a card's code; a card whose heading repeats the section heading just above it (`## Sampler`
+        then the `Sampler` card) loses its own heading, and that section heading its link to itself; notebook names
+        in prose become links to their pages."""
+        def begin(self):
+            own = None
+            fm = getattr(self.nb, "frontmatter_", {}) or {}
+            if fm.get("output-file"): own = fm["output-file"]
+            last_heading, card_since = None, False
+            self.nb.stale_ = []
+            for cell in self.nb.cells:
+                src = cell.get("source")
+                if src is None: continue
+                if cell.cell_type == "markdown":
+                    cell.source, stale = link_notebook_names(cell.source, pages, own)
+                    self.nb.stale_ += stale
+                    hs = _HEADING.findall(_FENCE.sub("", cell.source))
+                    if hs: last_heading, card_since = hs[-1], False
+                    continue
+                if cell.cell_type != "code": continue
+                outs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+                cell["outputs"] = [o for o in outs if not _empty_output(o)]
+                if not _SHOWDOC_SRC.match(src): continue
+                for o in cell.outputs:
+                    md = (o.get("data") or {}).get("text/markdown")
+                    if md is None: continue
+                    md = "".join(md) if isinstance(md, list) else md
+                    md = _FENCE.sub(lambda f: _MD_LINK_CODE.sub(r"\1", f.group(0)), md)
+                    m = _CARD_HEADING.search(md)
+                    if m and last_heading and not card_since and _plain(m.group(3)) == _plain(last_heading[1]):
+                        md = md[:m.start()] + m.group(1) + md[m.end():]
+                        self._unlink_heading(cell, last_heading)
+                    o["data"]["text/markdown"] = md
+                    card_since = True
+
+        def _unlink_heading(self, card, heading):
+            "Remove the link from the section heading that now titles `card` (a link to itself)."
+            idx = self.nb.cells.index(card)
+            for c in reversed(self.nb.cells[:idx]):
+                if c.cell_type != "markdown" or c.get("source") is None: continue
+                line = f"{heading[0]} {heading[1]}"
+                if line in c.source:
+                    plain = _MD_LINK_CODE.sub(r"\1", heading[1])
+                    c.source = c.source.replace(line, f"{heading[0]} {plain}", 1)
+                    return
+
+    return tidy
+
+
+def _code_on_the_page():
+    "Install `show_exported` in place of nbdev's `rm_export`, and `tidy` after nbdev's own processors."
+    import nbdev.processors as P
+    if getattr(P.FilterDefaults, "_tidy", False): return
+    P.rm_export = show_exported  # FilterDefaults.base_procs looks the names up at each call
+    base, tidy = P.FilterDefaults.base_procs, _tidy_processor()
+    P.FilterDefaults.base_procs = lambda self: base(self) + [tidy]
+    P.FilterDefaults._tidy = True
+
+
+_CARD_FORBIDDEN = [("NoneType", re.compile(r"NoneType")), ("_ScalarMeta", re.compile(r"_ScalarMeta")),
+                   ("jaxlib.", re.compile(r"jaxlib\.")), ("site-packages", re.compile(r"site-packages")),
+                   ("an absolute path", re.compile(r"(?<![\w.:/\]])(?:/(?:home|root|tmp|work|usr|opt|var|private|Users|mnt|srv)/"
+                                                   r"[^\s'\")]*|[A-Z]:\\\\[^\s'\"]+)")),
+                   ("Markdown link syntax in code", re.compile(r"\[`[^`\n]+`\]\("))]
+
+
+def check_cards(proc):
+    """Every `show_doc` card in the processed notebooks, checked for what the build machine or fastcore's rendering
+    leaves in a signature: `NoneType`, `_ScalarMeta`, `jaxlib.`, `site-packages`, an absolute path, link syntax
+    inside the code. Returns the problems, `notebook: card: what`."""
+    problems = []
+    for nb in sorted(Path(proc).glob("*.ipynb")):
+        for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] != "code" or not _SHOWDOC_SRC.match("".join(cell["source"])): continue
+            for o in cell.get("outputs", []):
+                md = (o.get("data") or {}).get("text/markdown")
+                if md is None: continue
+                md = "".join(md) if isinstance(md, list) else md
+                head = re.search(r"(?m)^#{1,6} (.+)$", md)
+                name = head.group(1) if head else "".join(cell["source"]).split("show_doc(", 1)[-1].rstrip(")\n")
+                code = "\n".join(f.group(0) for f in _FENCE.finditer(md))
+                for what, pat in _CARD_FORBIDDEN:
+                    text = code if what.startswith("Markdown") else md
+                    if pat.search(text): problems.append(f"{nb.name}: {name}: {what}: {pat.search(text).group(0)}")
+    return problems
+
+
 def process(workers=0, force=False):
     """Run nbdev's processing of nbs/ into _proc/ (cached by mtime), without its Quarto install step.
     `workers=0` processes in this process, where the flax patch applies; nbdev's workers are fresh processes."""
@@ -82,10 +478,17 @@ def process(workers=0, force=False):
     try:
         _patch_flax()
         _imports_only_for_mixed_cells()
+        _true_signatures()
+        _code_on_the_page()
         from nbdev.config import get_config
         from nbdev.quarto import nbdev_sidebar, refresh_quarto_yml
         from nbdev.serve import proc_nbs
         cfg = get_config()
+        cache = cfg.config_path / "_proc"
+        if cache.exists():  # nbdev's cache knows the notebooks' times, not this script's: reprocess when it changed
+            force = force or cache.stat().st_mtime < max(p.stat().st_mtime for p in Path(__file__).parent.glob("*.py"))
+            for stale in cache.glob("*.ipynb"):  # a renamed or deleted notebook's old page
+                if not (cfg.nbs_path / stale.name).exists(): stale.unlink()
         refresh_quarto_yml()  # nbs/_quarto.yml (only if missing) and nbs/nbdev.yml, from settings.ini
         nbdev_sidebar.__wrapped__(path=cfg.nbs_path)  # nbs/sidebar.yml: index first, then build order
         if _chrome is not None: _chrome.write_sidebar(cfg.nbs_path)  # the sidebar grouped into the course's parts
@@ -188,6 +591,11 @@ def postprocess(site, base_url):
         new = text.replace(base, up or "./") if base != "/" else text
         new = KATEX_CDN.sub(f"{up}site_libs/katex", new)
         if new != text: page.write_text(new, encoding="utf-8")
+    for page in site.rglob("*.html"):  # the names in an exported cell's summary as code: `source: <code>apply_rope</code>`
+        text = page.read_text(encoding="utf-8")
+        new = re.sub(r"<summary>source: ([\w, ]+)</summary>", lambda m: "<summary>source: " + ", ".join(
+            n if n == "imports" else f"<code>{n}</code>" for n in m.group(1).split(", ")) + "</summary>", text)
+        if new != text: page.write_text(new, encoding="utf-8")
     fixed = _fix_anchors(site)
     if fixed: print(f"docs: {len(fixed)} links to symbols without a show_doc heading now point at their class or page:",
                     ", ".join(fixed[:8]) + (" ..." if len(fixed) > 8 else ""))
@@ -207,6 +615,8 @@ def build(out=None, workers=0, force=False, quiet=True):
     "Build the site into `out` (default: settings.ini's doc_path, i.e. docs/). Returns the output folder."
     t0 = time.time()
     cfg, proc = process(workers=workers, force=force)
+    bad = check_cards(proc)
+    if bad: raise SystemExit("docs: show_doc cards show what a signature must not:\n  " + "\n  ".join(bad))
     out = Path(out) if out else cfg.doc_path
     from smalldocs.site import build as sd_build
     with tempfile.TemporaryDirectory(prefix="paligemma-docs-") as tmp:

@@ -253,3 +253,307 @@ def test_search_finds_sampler(browser, server):
     hits = browser.wait_for("[...document.querySelectorAll('.search-result')].map(a => a.getAttribute('href'))")
     assert hits and any("sampler.html" in h for h in hits), hits
     browser.screenshot("search.png")
+
+
+# ---- part B: path, chrome and readability
+# The site's chrome (tools/site_chrome.py): the sidebar grouped into the course's parts, previous/next links, a
+# table of contents on phones, a favicon, nothing loaded from other hosts, readable search results, code and
+# figures that fit. The file rules are checked by `check_site` (the build fails on them); the rest in Chromium, on
+# every page, at a laptop's width and a phone's.
+
+def _load_chrome():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("paligemma_site_chrome", ROOT / "tools" / "site_chrome.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+chrome = _load_chrome()  # tools/site_chrome.py
+WIDTHS = {"laptop": (1366, 900), "phone": (390, 844)}
+
+
+def course_groups():
+    "The sidebar's groups, from the index: [(title, [page names])], in course order."
+    return [(t, [page_name(ROOT / "nbs" / n) for n in names]) for t, names in chrome.sidebar_groups(ROOT / "nbs")]
+
+
+def course_order():
+    "Every page, in the order a reader walks the course: the index, then the parts' lessons."
+    return ["index.html"] + [p for _, pages in course_groups() for p in pages]
+
+
+def test_sidebar_groups_are_the_course_parts(tmp_path):
+    """Every notebook sits in exactly one group; the groups are the index's parts, in its order; write_sidebar writes
+    them as Quarto sections after the index (into a copy of nbs/: other builds rewrite nbs/sidebar.yml)."""
+    import yaml
+    parts = chrome.course_parts(ROOT / "nbs" / "index.ipynb")
+    assert len(parts) >= 5, f"the index's 'The lessons' section lists no parts: {parts}"
+    groups = chrome.sidebar_groups(ROOT / "nbs")
+    assert chrome.UNLISTED not in [t for t, _ in groups], f"notebooks missing from the index's lessons: {groups[-1][1]}"
+    assert [t for t, _ in groups] == [t for t, _ in parts], "a part of the index has no notebook yet"
+    placed = [n for _, names in groups for n in names]
+    assert sorted(placed) == sorted(nb.name for nb in notebooks()) and len(placed) == len(set(placed))
+    shutil.copy(ROOT / "nbs" / "index.ipynb", tmp_path / "index.ipynb")
+    for nb in notebooks(): (tmp_path / nb.name).write_text("{}")
+    chrome.write_sidebar(tmp_path)
+    yml = yaml.safe_load((tmp_path / "sidebar.yml").read_text())["website"]["sidebar"]["contents"]
+    assert yml[0] == "index.ipynb"
+    assert [(s["section"], s["contents"]) for s in yml[1:]] == [(t, names) for t, names in groups]
+
+
+def _mini_site(site, dest):
+    "A copy of the index, one lesson, the favicon and search.json: enough for check_site, quick to break."
+    dest.mkdir()
+    for f in ("index.html", "nn.html", "favicon.svg", "search.json"):
+        if (site / f).exists(): shutil.copy(site / f, dest / f)
+    return dest
+
+
+def test_check_site_fails_the_build_on_a_broken_page(site, tmp_path):
+    "check_site passes on the real site, and names the page and the problem, on one line, for each broken rule."
+    assert chrome.check_site(site)
+    breakers = {
+        "a path of the build machine": lambda t: t.replace("</main>", "<p>/home/alice/paligemma/nn.py</p></main>"),
+        "from another host": lambda t: t.replace("</head>", '<script src="https://cdn.example.com/x.js"></script></head>'),
+        "the next link": lambda t: re.sub(r'<nav class="page-navigation">.*?</nav>', "", t, flags=re.S),
+        "no favicon": lambda t: re.sub(r'<link rel="icon"[^>]*>', "", t),
+    }
+    for i, (problem, brk) in enumerate(breakers.items()):
+        mini = _mini_site(site, tmp_path / f"s{i}")
+        assert chrome.check_site(mini)
+        page = mini / "nn.html"
+        page.write_text(brk(page.read_text(encoding="utf-8")), encoding="utf-8")
+        with pytest.raises(chrome.SiteError) as e:
+            chrome.check_site(mini)
+        msg = str(e.value)
+        assert "nn.html" in msg and problem in msg and "\n" not in msg, msg
+    mini = _mini_site(site, tmp_path / "fonts")
+    (mini / "theme.css").write_text("@import url(https://fonts.googleapis.com/css2?family=X:wght@300;400&display=swap);a{color:red}")
+    with pytest.raises(chrome.SiteError, match="theme.css: loads https://fonts.googleapis.com"):
+        chrome.check_site(mini)
+    chrome.local_fonts(mini)
+    assert (mini / "theme.css").read_text() == "a{color:red}" and chrome.check_site(mini)
+
+
+LATEX_COMMANDS = re.compile(r"\\(?:frac|tfrac|dfrac|sqrt|mathbb|mathrm|mathbf|text|operatorname|left|right|sum|prod|"
+                            r"times|cdot|epsilon|alpha|beta|gamma|sigma|lambda|theta|ell|lVert|rVert|infty|approx|"
+                            r"top|quad|le|ge|in)(?![a-zA-Z])")
+
+
+def test_search_index_has_no_raw_latex(site):
+    "The maths of every page is plain text in search.json: no formula of a page appears there as its LaTeX source."
+    assert chrome.latex_to_text(r"\frac{x}{\sqrt{\tfrac1D\sum_i x_i^2 + \epsilon}}") == "x/√(1/D Σᵢ xᵢ² + ε)"
+    assert chrome.latex_to_text(r"f = E(x) \in \mathbb{R}^{4 \times 4 \times D}") == "f = E(x) ∈ ℝ^(4 × 4 × D)"
+    entries = json.loads((site / "search.json").read_text(encoding="utf-8"))
+    by_page = {}
+    for e in entries: by_page.setdefault(e["href"].split("#")[0], []).append(e["text"])
+    raw = []
+    for page in site.glob("*.html"):
+        texts = by_page.get(page.name, [])
+        for f in {" ".join(html.unescape(m).split()) for m in chrome.MATH_SPAN.findall(page.read_text(encoding="utf-8"))}:
+            if LATEX_COMMANDS.search(f) and any(f in " ".join(t.split()) for t in texts): raw.append((page.name, f[:60]))
+    assert not raw, f"{len(raw)} formulas left as LaTeX in search.json, e.g. {raw[:5]}"
+
+
+# ---- in the browser: every page, at a laptop's width and a phone's
+
+PAGE_FACTS = r"""(async () => {
+  await document.fonts.ready;
+  const vw = document.documentElement.clientWidth, main = document.querySelector('main');
+  const desc = e => e ? e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (typeof e.className === 'string' && e.className ? '.' + e.className.trim().split(/\s+/).join('.') : '') : 'nothing';
+  const out = {text: document.body.innerText, vw, scrollWidth: document.documentElement.scrollWidth};
+  const nav = k => { const a = document.querySelector('.page-navigation .nav-page-' + k + ' a'); return a ? a.href : null; };
+  out.prev = nav('previous'); out.next = nav('next');
+  out.sections = [...document.querySelectorAll('#quarto-sidebar .sidebar-item-section')].map(s =>
+    [s.querySelector('.sidebar-item-container .menu-text').innerText.trim(),
+     [...s.querySelectorAll('ul.sidebar-section a.sidebar-link')].map(a => a.href)]);
+  out.favicon = !!document.querySelector('link[rel~="icon"]');
+  // the column: code blocks scroll (or wrap) inside it, figures no wider than it and never blown up
+  const col = main.getBoundingClientRect(), cs = getComputedStyle(main);
+  const left = col.left + parseFloat(cs.paddingLeft), right = col.right - parseFloat(cs.paddingRight);
+  const scrolls = e => { for (let a = e; a && a !== document.body; a = a.parentElement) {
+      const o = getComputedStyle(a).overflowX; if (o === 'auto' || o === 'scroll') return a; } return null; };
+  out.code = [...main.querySelectorAll('pre')].filter(p => p.getClientRects().length).map(p => {
+    const r = p.getBoundingClientRect(), s = getComputedStyle(p), code = p.querySelector('code') || p;
+    const wraps = /pre-wrap|break-spaces|normal/.test(getComputedStyle(code).whiteSpace);
+    const cut = p.scrollWidth > p.clientWidth + 1 && !(s.overflowX === 'auto' || s.overflowX === 'scroll');
+    if (cut && !wraps) return desc(p) + ' cuts its lines off (overflow-x: ' + s.overflowX + ')';
+    if (r.right > right + 1.5 || r.left < left - 1.5) {
+      const box = scrolls(p.parentElement), br = box && box.getBoundingClientRect();
+      if (!box || br.right > right + 1.5) return desc(p) + ' is wider than the column (' + Math.round(r.width) + ' px)';
+    }
+    return null; }).filter(Boolean);
+  out.figures = [...main.querySelectorAll('img')].filter(i => i.getClientRects().length).map(i => {
+    const r = i.getBoundingClientRect(), svg = /\.svg($|\?)|^data:image\/svg/.test(i.src);
+    if (!i.complete || !i.naturalWidth) return desc(i) + ' did not load: ' + i.src.slice(0, 80);
+    if (r.width > right - left + 1.5) return desc(i) + ' is ' + Math.round(r.width) + ' px wide in a ' + Math.round(right - left) + ' px column';
+    if (!svg && r.width > i.naturalWidth * 1.01 + 1) return desc(i) + ' is blown up from ' + i.naturalWidth + ' to ' + Math.round(r.width) + ' px';
+    return null; }).filter(Boolean);
+  // nothing wider than the window, except inside a box that scrolls and itself fits
+  const wide = [];
+  for (const e of document.querySelectorAll('body *')) {
+    if (e.closest('#quarto-sidebar, #quarto-sidebar-glass, #quarto-margin-sidebar, script, style')) continue;
+    if (e.parentElement.closest('.katex-mathml') || e.closest('.katex svg')) continue;  // clipped by KaTeX itself
+    const r = e.getBoundingClientRect();
+    if (!r.width || !r.height || (r.right <= vw + 1 && r.left >= -1)) continue;
+    const box = scrolls(e.parentElement), br = box && box.getBoundingClientRect();
+    if (box && br.right <= vw + 1 && br.left >= -1) continue;
+    wide.push(desc(e) + ' ' + Math.round(r.left) + '..' + Math.round(r.right));
+  }
+  out.wide = wide;
+  // the table of contents on a phone: a folded 'On this page' at the top, which opens on a tap
+  const toc = document.querySelector('#TOC'), mob = document.querySelector('details.sd-toc-mobile');
+  out.tocLinks = toc ? toc.querySelectorAll('a.nav-link').length : 0;
+  out.toc = null;
+  if (toc && mob && mob.getClientRects().length) {
+    const sum = mob.querySelector('summary');
+    sum.scrollIntoView({block: 'center'});
+    const r = sum.getBoundingClientRect(), hit = document.elementFromPoint(r.left + 12, r.top + r.height / 2);
+    const tappable = sum.contains(hit);
+    sum.click();
+    const links = [...mob.querySelectorAll('a')].filter(a => a.getBoundingClientRect().height > 0);
+    out.toc = {visible: true, tappable, covering: tappable ? '' : desc(hit), links: links.length};
+    mob.open = false; window.scrollTo(0, 0);
+  } else if (toc) out.toc = {visible: false};
+  return out;
+})()"""
+
+
+def _enable_recording(browser):
+    browser.send("Network.enable")
+    browser.send("Log.enable")
+
+
+def _console_errors(events):
+    out = []
+    for e in events:
+        m, p = e.get("method"), e.get("params", {})
+        if m == "Runtime.exceptionThrown": out.append(p["exceptionDetails"].get("text", "exception"))
+        elif m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+            out.append(" ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", [])))
+        elif m == "Log.entryAdded" and p["entry"].get("level") == "error":
+            out.append(f"{p['entry'].get('text', '')} {p['entry'].get('url', '')}".strip())
+    return out
+
+
+def _offsite_requests(events, server):
+    host = urllib.parse.urlsplit(server).netloc
+    urls = [e["params"]["request"]["url"] for e in events if e.get("method") == "Network.requestWillBeSent"]
+    return [u for u in urls if urllib.parse.urlsplit(u).scheme not in ("data", "blob", "about", "chrome")
+            and urllib.parse.urlsplit(u).netloc != host]
+
+
+def _viewport(browser, width, height):
+    browser.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                 mobile=width < 600)
+
+
+def test_every_page_in_the_browser(browser, server):
+    """Each page, at 1366x900 and at 390x844: no console error, no request to another host, no machine path in its
+    text, previous/next links in course order, the sidebar's groups in course order, code blocks and figures that
+    fit the column, a favicon; on the phone also nothing wider than the screen (outside a box that scrolls) and a
+    table of contents that opens on a tap."""
+    order, groups = course_order(), course_groups()
+    paths = chrome.machine_path_patterns()
+    problems = []
+    _enable_recording(browser)
+    try:
+        for name, (w, h) in WIDTHS.items():
+            _viewport(browser, w, h)
+            for i, rel in enumerate(order):
+                say = lambda what: problems.append(f"{rel} @{name}: {what}")
+                browser.goto(server + rel)
+                f = browser.js(PAGE_FACTS)
+                errs, off = _console_errors(browser.events), _offsite_requests(browser.events, server)
+                if errs: say(f"console errors {errs[:3]}")
+                if off: say(f"requests to other hosts {off[:3]}")
+                if (m := paths.search(f["text"])): say(f"a machine path in the text: {m.group(0)!r}")
+                want_prev = server + order[i - 1] if i else None
+                want_next = server + order[i + 1] if i + 1 < len(order) else None
+                if f["prev"] != want_prev: say(f"previous link {f['prev']}, expected {want_prev}")
+                if f["next"] != want_next: say(f"next link {f['next']}, expected {want_next}")
+                got = [(t, [u.removeprefix(server) for u in links]) for t, links in f["sections"]]
+                if got != groups: say(f"sidebar groups {[(t, len(l)) for t, l in got]}, expected {[(t, len(l)) for t, l in groups]}")
+                if not f["favicon"]: say("no favicon")
+                if f["code"]: say(f"code blocks {f['code'][:3]}")
+                if f["figures"]: say(f"figures {f['figures'][:3]}")
+                if name == "phone":
+                    if f["wide"] or f["scrollWidth"] > f["vw"] + 1:
+                        say(f"wider than the screen ({f['scrollWidth']} px): {f['wide'][:4]}")
+                    t = f["toc"]
+                    if t is not None and not (t["visible"] and t["tappable"] and t["links"] == f["tocLinks"]):
+                        say(f"table of contents not reachable: {t}, {f['tocLinks']} links in the margin's")
+    finally:
+        browser.send("Emulation.clearDeviceMetricsOverride")
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:40])
+
+
+def test_phone_drawer_entries_are_tappable(browser, server):
+    "On a phone the sidebar opens as a drawer below the sticky header: its first entries are on top, so a tap hits them."
+    try:
+        _viewport(browser, *WIDTHS["phone"])
+        for rel in ("index.html", "sampler.html"):
+            browser.goto(server + rel)
+            browser.js("document.querySelector('.quarto-btn-toggle').click()")
+            browser.wait_for("getComputedStyle(document.querySelector('#quarto-sidebar')).transform === 'none'")
+            time.sleep(0.1)
+            hits = browser.js("""[...document.querySelectorAll('#quarto-sidebar .sidebar-link')].slice(0, 4).map(a => {
+                const r = a.getBoundingClientRect(), e = document.elementFromPoint(r.left + Math.min(20, r.width / 2), r.top + r.height / 2);
+                return [a.innerText.trim(), Math.round(r.top), !!e && a.contains(e)]; })""")
+            header = browser.js("document.querySelector('#quarto-header').getBoundingClientRect().bottom")
+            assert len(hits) == 4 and all(ok for _, _, ok in hits), f"{rel}: drawer entries under the header ({header:.0f} px): {hits}"
+            browser.screenshot(f"phone_drawer_{rel.replace('.html', '')}.png")
+    finally:
+        browser.send("Emulation.clearDeviceMetricsOverride")
+
+
+def _luminance(rgb):
+    c = [v / 255 for v in rgb[:3]]
+    c = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+
+def contrast(fg, bg):
+    "WCAG contrast ratio of two colours (RGB, 0-255), the text's alpha composited over the background."
+    a = fg[3] if len(fg) > 3 else 1
+    fg = [f * a + b * (1 - a) for f, b in zip(fg[:3], bg[:3])]
+    hi, lo = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+SEARCH_COLOURS = r"""(() => {
+  const rgba = s => { const m = s.match(/[\d.]+/g).map(Number); return m.length > 3 ? m : [...m, 1]; };
+  const over = (top, under) => [0, 1, 2].map(i => top[i] * top[3] + under[i] * (1 - top[3])).concat([1]);
+  const background = e => { const layers = [];
+    for (let a = e; a; a = a.parentElement) { const c = rgba(getComputedStyle(a).backgroundColor); if (c[3] > 0) layers.push(c); if (c[3] >= 1) break; }
+    return layers.reverse().reduce((acc, c) => over(c, acc), [255, 255, 255, 1]); };
+  const opacity = e => { let o = 1; for (let a = e; a; a = a.parentElement) o *= parseFloat(getComputedStyle(a).opacity); return o; };
+  const els = [...document.querySelectorAll('.search-result-title, .search-result-section, .search-result-text, .search-result-text mark')];
+  return els.filter(e => e.getClientRects().length && e.innerText.trim()).map(e => {
+    const c = rgba(getComputedStyle(e).color); c[3] *= opacity(e);
+    return [e.className || e.tagName, c, background(e), e.innerText.slice(0, 60)]; });
+})()"""
+
+
+def test_search_results_are_readable(browser, server):
+    "Search results: text/background contrast >= 4.5:1 (each colour scheme the site has), and no raw LaTeX in snippets."
+    browser.goto(server + "index.html")
+    schemes = browser.js("document.querySelectorAll('link.quarto-color-scheme').length") or 1
+    low, latex = [], []
+    for scheme in range(max(schemes, 1)):
+        if scheme: browser.js("window.smalldocsToggleScheme()"); time.sleep(0.2)
+        for q in ("Sampler", "codebook vector", "RMSNorm"):
+            browser.js(f"""(() => {{ const i = document.querySelector('.smalldocs-search input'); i.focus();
+                          i.value = {json.dumps(q)}; i.dispatchEvent(new Event('input', {{bubbles: true}})); }})()""")
+            browser.wait_for("document.querySelectorAll('.search-result').length")
+            time.sleep(0.2)
+            cols = browser.js(SEARCH_COLOURS)
+            assert cols, f"no search results for {q!r}"
+            low += [(q, cls, round(contrast(fg, bg), 2), text) for cls, fg, bg, text in cols if contrast(fg, bg) < 4.5]
+            snippets = browser.js("[...document.querySelectorAll('.search-result-text')].map(e => e.innerText)")
+            latex += [(q, s) for s in snippets if LATEX_COMMANDS.search(s) or re.search(r"\$[^$\s][^$]*\$", s)]
+            if q == "codebook vector" and not scheme: browser.screenshot("search_maths.png")
+    if schemes > 1: browser.js("window.smalldocsToggleScheme()")
+    assert not low, f"search text below 4.5:1 contrast: {low[:6]}"
+    assert not latex, f"raw LaTeX in search snippets: {latex[:4]}"

@@ -10,7 +10,7 @@ tools/docs.py calls two functions here:
 - `decorate(site_dir)`, after `postprocess`: web fonts that a theme imports from another host are removed (the
   site falls back to a system font stack, nbs/styles.css); every page with a table of contents also gets a
   collapsible "On this page" at its top, which nbs/styles.css shows on narrow screens only (smalldocs hides the
-  margin there); the maths in `search.json` is written as plain text (`\\frac{x}{y}` -> `x/y`, `\\epsilon` -> ε) so
+  margin there); inline formulas too long for a phone's line are marked to scroll there; the maths in `search.json` is written as plain text (`\\frac{x}{y}` -> `x/y`, `\\epsilon` -> ε) so
   that no raw LaTeX shows in search results; then `check_site(site_dir)`.
 
 `check_site(site_dir)` raises `SiteError`, one line naming the page and the problem, when a page breaks a rule that
@@ -151,6 +151,19 @@ def mobile_toc(page_html):
     return page_html[:at] + block + page_html[at:]
 
 
+INLINE_MATH = re.compile(r'<span class="math inline">(\\\((.*?)\\\))</span>', re.S)
+LONG_MATH = 30  # characters of plain text: an inline formula longer than this may not fit a phone's line
+
+
+def mark_long_maths(page_html):
+    """Mark inline formulas too long for a phone's line (`sd-math-long`): nbs/styles.css lets them scroll sideways
+    on narrow screens (KaTeX breaks lines only after a relation or operator at the top level)."""
+    def mark(m):
+        if len(latex_to_text(html.unescape(m.group(2)))) < LONG_MATH: return m.group(0)
+        return f'<span class="math inline sd-math-long">{m.group(1)}</span>'
+    return INLINE_MATH.sub(mark, page_html)
+
+
 # LaTeX as plain text, for search snippets
 
 SYMBOLS = {
@@ -211,7 +224,10 @@ def latex_to_text(src):
         if name in ("frac", "tfrac", "dfrac", "cfrac"):
             a, i = arg(i)
             b, i = arg(i)
-            wrap = lambda t: f"({t})" if re.search(r"[\s+\-·×/]", t.strip()) else t.strip()
+            def wrap(t):  # parentheses around a sum or product, not around one term such as √(...)
+                t, top = t.strip(), t.strip()
+                while re.search(r"\([^()]*\)", top): top = re.sub(r"\([^()]*\)", "", top)
+                return f"({t})" if re.search(r"[\s+\-·×/]", top) else t
             return f"{wrap(a)}/{wrap(b)}", i
         if name == "sqrt":
             a, i = arg(i)
@@ -226,6 +242,7 @@ def latex_to_text(src):
             return (a + ACCENTS[name] if len(a) == 1 else a), i
         if name in DROP: return "", i
         if name in NAMED: return name + (" " if i < n and s[i].isalnum() else ""), i
+        if name in ("sum", "prod", "int"): return f" {SYMBOLS[name]}", i
         if name in SYMBOLS: return SYMBOLS[name], i
         return name, i  # an unknown command: its name, without the backslash
 
@@ -279,8 +296,10 @@ def plain_search_maths(site):
     changed = 0
     for e in entries:
         for src, text in maths.get(e.get("href", "").split("#")[0], []):
-            if src in e.get("text", ""):
-                e["text"] = e["text"].replace(src, text)
+            pat = re.compile(r"\s+".join(map(re.escape, src.split())))  # the index joins lines with a space
+            new = pat.sub(lambda _: text, e.get("text", ""))
+            if new != e.get("text", ""):
+                e["text"] = new
                 changed += 1
     if changed: index.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
     return changed
@@ -292,7 +311,7 @@ def decorate(site_dir):
     local_fonts(site)
     for page in site.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
-        new = mobile_toc(text)
+        new = mark_long_maths(mobile_toc(text))
         if new != text: page.write_text(new, encoding="utf-8")
     plain_search_maths(site)
     check_site(site)

@@ -278,7 +278,7 @@ def latex_to_text(src):
     return re.sub(r"\s+", " ", seq(0)[0]).strip()
 
 
-MATH_SPAN = re.compile(r'<span class="math (?:inline|display)">\\[\(\[](.*?)\\[\)\]]</span>', re.S)
+MATH_SPAN = re.compile(r'<span class="math (?:inline|display)[^"]*">\\[\(\[](.*?)\\[\)\]]</span>', re.S)
 
 
 def plain_search_maths(site):

@@ -351,7 +351,8 @@ def test_search_index_has_no_raw_latex(site):
     raw = []
     for page in site.glob("*.html"):
         texts = by_page.get(page.name, [])
-        for f in {" ".join(html.unescape(m).split()) for m in chrome.MATH_SPAN.findall(page.read_text(encoding="utf-8"))}:
+        found = re.findall(r'<span class="math (?:inline|display)\b[^"]*">\\[(\[](.*?)\\[)\]]</span>', page.read_text(encoding="utf-8"), re.S)
+        for f in {" ".join(html.unescape(m).split()) for m in found}:
             if LATEX_COMMANDS.search(f) and any(f in " ".join(t.split()) for t in texts): raw.append((page.name, f[:60]))
     assert not raw, f"{len(raw)} formulas left as LaTeX in search.json, e.g. {raw[:5]}"
 

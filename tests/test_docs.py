@@ -558,3 +558,212 @@ def test_search_results_are_readable(browser, server):
     if schemes > 1: browser.js("window.smalldocsToggleScheme()")
     assert not low, f"search text below 4.5:1 contrast: {low[:6]}"
     assert not latex, f"raw LaTeX in search snippets: {latex[:4]}"
+
+
+# ---- part A: code on the page and signatures
+# Every exported cell is on its page, folded under a summary naming what it defines, before nbdev's show_doc card;
+# the cards show the signature the source writes; notebook names in prose link to their pages; every page says where
+# it runs (Colab) and what it exports; no empty or stderr output blocks.
+
+class _Page(html.parser.HTMLParser):
+    """A page read for part A: its folds (summary, open?, code text), its cards (the text of show_doc's Markdown
+    outputs), its headings in order, the prose text outside links and code blocks, and its links."""
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.folds, self.cards, self.headings, self.loose, self.links, self.outputs = [], [], [], [], [], []
+        self.stack, self._fold, self._card, self._heading, self._out = [], None, None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        a, cls = dict(attrs), dict(attrs).get("class") or ""
+        if tag in ("img", "svg", "iframe", "table", "canvas", "video") and self._out is not None: self._out[1].append(f"<{tag}>")
+        if tag in ("br", "img", "hr", "meta", "link", "input", "source", "col", "wbr"): return
+        self.stack.append((tag, cls))
+        if tag == "details" and "code-fold" in cls: self._fold = {"open": "open" in a, "summary": "", "code": "", "depth": len(self.stack)}
+        if tag == "div" and "cell-output-markdown" in cls: self._card = {"text": "", "depth": len(self.stack)}
+        elif tag == "div" and cls.startswith("cell-output") and self._out is None: self._out = (len(self.stack), [], cls)
+        if re.fullmatch(r"h[1-6]", tag): self._heading = ""
+        if tag == "a": self.links.append(a.get("href") or "")
+
+    def handle_endtag(self, tag):
+        if not self.stack or tag not in [t for t, _ in self.stack]: return
+        while self.stack:
+            t, _ = self.stack.pop()
+            if self._fold and len(self.stack) < self._fold["depth"]: self.folds.append(self._fold); self._fold = None
+            if self._card and len(self.stack) < self._card["depth"]: self.cards.append(self._card["text"]); self._card = None
+            if self._out and len(self.stack) < self._out[0]: self.outputs.append((self._out[2], "".join(self._out[1]))); self._out = None
+            if re.fullmatch(r"h[1-6]", t) and self._heading is not None: self.headings.append(self._heading.strip()); self._heading = None
+            if t == tag: break
+
+    def handle_data(self, data):
+        tags = [t for t, _ in self.stack]
+        if self._fold is not None:
+            if "summary" in tags: self._fold["summary"] += data
+            elif "pre" in tags: self._fold["code"] += data
+        if self._card is not None: self._card["text"] += data
+        if self._heading is not None: self._heading += data
+        if self._out is not None: self._out[1].append(data)
+        if not {"a", "pre", "script", "style", "nav", "head", "title"} & set(tags): self.loose.append(data)
+
+
+@functools.lru_cache(maxsize=None)
+def _page(path):
+    p = _Page()
+    p.feed(Path(path).read_text(encoding="utf-8"))
+    return p
+
+
+def _exports():
+    "Module -> (its page, the names in its `__all__`), read from paligemma/_modidx.py and the modules' source."
+    import ast
+    from paligemma._modidx import d
+    out = {}
+    for mod, syms in d["syms"].items():
+        pages = {v[0].split("#")[0] for v in syms.values()}
+        path = ROOT / (mod.replace(".", "/") + ".py")
+        if not syms or not path.exists(): continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = next((ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+                      and any(getattr(t, "id", None) == "__all__" for t in n.targets)), [])
+        out[mod] = (sorted(pages)[0] if len(pages) == 1 else sorted(pages), names)
+    return out
+
+
+def test_every_export_is_on_its_page_folded(site):
+    """Every name in every module's `__all__` is defined (or, re-exported, imported) in a code block on its notebook's
+    page, inside a closed `<details class="code-fold">`; the summary of the fold defining it names it
+    (`source: apply_rope`)."""
+    missing, unnamed, opened = [], [], []
+    for mod, (page, names) in _exports().items():
+        assert isinstance(page, str), f"{mod}: symbols on several pages {page}"
+        p = _page(site / page)
+        assert p.folds, f"{page}: no folded source at all (the exported cells of {mod})"
+        opened += [f"{page}: {f['summary']}" for f in p.folds if f["open"]]
+        for n in names:
+            e = re.escape(n)  # a def, a class, an assignment (`A, B = 1, 2` too), or the import re-exporting it
+            defining = [f for f in p.folds if re.search(rf"(?m)^(?:async def|def|class) {e}\b|^(?:\w+,\s*)*{e}\s*(?:,\s*\w+\s*)*(?::|=)"
+                                                        rf"|^from \S+ import .*\b{e}\b", f["code"])]
+            if not defining: missing.append(f"{mod}.{n} ({page})"); continue
+            if not any(re.search(rf"\b{e}\b|^source: imports$", f["summary"]) for f in defining): unnamed.append(f"{n}: {defining[0]['summary']}")
+    assert not missing, f"{len(missing)} exported names with no code on their page: {missing[:10]}"
+    assert not unnamed, f"folds whose summary does not name what they define: {unnamed[:10]}"
+    assert not opened, f"exported source shown unfolded: {opened[:5]}"
+
+
+def test_solution_cells_are_folded(site):
+    "A cell with `#| code-fold: true` and `#| code-summary: X` (an exercise's solution) renders closed, under X."
+    expected = {}
+    for nb in notebooks():
+        for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
+            src = "".join(cell["source"]) if cell["cell_type"] == "code" else ""
+            fold = re.search(r"(?m)^#\|\s*code-fold:\s*true\s*$", src)
+            summary = re.search(r"""(?m)^#\|\s*code-summary:\s*["']?(.*?)["']?\s*$""", src)
+            if fold and summary and not re.search(r"(?m)^#\|\s*(hide|include:\s*false|echo:\s*false)", src):
+                expected.setdefault(page_name(nb), []).append(summary.group(1))
+    bad = []
+    for page, summaries in expected.items():
+        folds = [(f["summary"].strip(), f["open"]) for f in _page(site / page).folds]
+        for s in summaries:
+            if (s, False) not in folds: bad.append(f"{page}: {s!r} (folds: {folds[:4]})")
+    assert not bad, f"solution cells not folded under their summary: {bad[:5]}"
+
+
+CARD_FORBIDDEN = re.compile(r"NoneType|_ScalarMeta|jaxlib\.|site-packages|\]\(https?:|(?<![\w.:/\]])/(?:home|root|tmp|work|usr|opt|var|private|Users)/")
+
+
+def test_cards_show_true_signatures(site):
+    """show_doc's cards: no NoneType, _ScalarMeta, jaxlib., site-packages, absolute path or Markdown link syntax on any
+    page; the keyword-only `*` kept; a card never repeats the heading just above it; the build's own check agrees."""
+    bad, repeated, cards = [], [], {}
+    for page in sorted(site.glob("*.html")):
+        p = _page(page)
+        cards[page.name] = p.cards
+        bad += [f"{page.name}: {m.group(0)!r} in {c.strip()[:80]!r}" for c in p.cards for m in [CARD_FORBIDDEN.search(c)] if m]
+        repeated += [f"{page.name}: {a}" for a, b in zip(p.headings, p.headings[1:]) if a == b and a]
+    assert not bad, f"cards with machine or fastcore leftovers: {bad[:8]}"
+    assert not repeated, f"a heading repeated by the card below it: {repeated}"
+    assert not docs.check_cards(ROOT / "_proc")
+    text = lambda page: "\n".join(cards[page])
+    for page, want in [("gemma_rope.html", r"positions: jax\.Array,[^\n]*\n\s*\*,\s*max_wavelength: float = 10_?000\.0"),
+                       ("sharding.html", r"def make_mesh\([^)]*\*, devices=None"),
+                       ("sampler.html", r"Sampler\(\s*model: PaliGemma,\s*tokenizer=None,\s*\*,"),
+                       ("gemma_layers.html", r"RMSNorm\(dim: int, \*, eps: float = 1e-6, param_dtype=jnp\.float32")]:
+        assert re.search(want, text(page)), f"{page}: no card matching {want!r}"
+
+
+def test_true_signature_unit():
+    "tools/docs.py's `true_signature` on a small case (`/`, `*`, annotations as written); foreign symbols' public name."
+    import textwrap, linecache, types
+    src = textwrap.dedent('''\
+        import dataclasses
+        def f(a, /, b: "jax.Array", *, c: float | None = None, d=jnp.float32) -> int:  # the result
+            return 0
+        ''')
+    name = "<part-a-test>"
+    linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+    ns = {"jnp": types.SimpleNamespace(float32=1.0), "__name__": "__main__"}
+    exec(compile(src, name, "exec"), ns)
+    sig = docs.true_signature(ns["f"], {"return": "the result"})
+    assert sig == 'def f(a, /, b: jax.Array, *, c: float | None = None, d=jnp.float32) -> int: # the result', sig
+    assert docs._is_foreign(docs.Path) and not docs._is_foreign(ns["f"])
+    from flax import nnx
+    assert docs._public_name(nnx.LoRAParam) == "flax.nnx.LoRAParam"
+
+
+def test_notebook_names_in_prose_are_links(site):
+    "A notebook's name (`23_demo_tiny_model`) in a page's text, outside code blocks, is always inside a link."
+    stems = sorted((nb.stem for nb in notebooks()), key=len, reverse=True)
+    pat = re.compile(rf"\b({'|'.join(map(re.escape, stems))})\b")
+    loose = []
+    for page in sorted(site.glob("*.html")):
+        loose += [f"{page.name}: {m.group(1)}" for t in _page(page).loose for m in pat.finditer(t)]
+    assert not loose, f"notebook names in prose that are not links: {loose[:10]}"
+    md, stale = docs.link_notebook_names("See `23_demo_tiny_model`, [01_nn] and 99_nothing:\n```\n01_nn\n```",
+                                         {"23_demo_tiny_model": "demo_tiny_model.html", "01_nn": "nn.html"})
+    assert md == "See [`23_demo_tiny_model`](demo_tiny_model.html), [01_nn](nn.html) and 99_nothing:\n```\n01_nn\n```", md
+    assert stale == ["99_nothing"]
+
+
+def test_every_page_has_colab_and_module_links(site):
+    "Every page links to its notebook in Colab; a page whose notebook exports a module names it and links its source."
+    import configparser
+    cfg = configparser.ConfigParser(); cfg.read(ROOT / "settings.ini")
+    repo = cfg["DEFAULT"]["git_url"].split("github.com/", 1)[-1].rstrip("/")
+    bad = []
+    for nb in [ROOT / "nbs" / "index.ipynb", *notebooks()]:
+        page = "index.html" if nb.name == "index.ipynb" else page_name(nb)
+        links = _page(site / page).links
+        if f"https://colab.research.google.com/github/{repo}/blob/{cfg['DEFAULT']['branch']}/nbs/{nb.name}" not in links:
+            bad.append(f"{page}: no Colab link")
+        m = re.search(r'#\|\s*default_exp\s+([\w.]+)', nb.read_text(encoding="utf-8"))
+        if m and not any(l.endswith(f"/paligemma/{m.group(1).replace('.', '/')}.py") for l in links):
+            bad.append(f"{page}: no link to the source of paligemma.{m.group(1)}")
+    assert not bad, bad
+
+
+def test_no_empty_or_stderr_outputs(site):
+    "No page shows a stderr block (warnings, progress bars) or an output block with nothing in it."
+    bad = []
+    for page in sorted(site.glob("*.html")):
+        for cls, text in _page(page).outputs:
+            if "cell-output-stderr" in cls: bad.append(f"{page.name}: stderr {text.strip()[:60]!r}")
+            elif not text.strip(): bad.append(f"{page.name}: empty output block")
+    assert not bad, bad[:10]
+
+
+def test_folded_source_opens_in_place(browser, server):
+    "In Chromium: the RoPE page's `apply_rope` source is folded, opens on a click where it is, and its card follows."
+    browser.goto(server + "gemma_rope.html")
+    state = browser.js("""(() => { const d = [...document.querySelectorAll('details.code-fold')]
+        .find(d => d.querySelector('summary').innerText.includes('apply_rope'));
+      if (!d) return null;
+      const shown = () => d.querySelector('pre').checkVisibility();
+      const before = [d.open, shown()];
+      d.querySelector('summary').click();
+      const card = [...document.querySelectorAll('h3, section')].find(h => (h.id || h.getAttribute('data-anchor-id')) === 'apply_rope');
+      return [before, d.open, shown() && d.querySelector('pre').getBoundingClientRect().height,
+              !!card && !!(d.compareDocumentPosition(card) & Node.DOCUMENT_POSITION_FOLLOWING)]; })()""")
+    assert state, "no fold for apply_rope on gemma_rope.html"
+    (was_open, was_shown), now_open, height, card_after = state
+    assert not was_open and not was_shown and now_open and height > 20 and card_after, state
+    browser.screenshot("fold_apply_rope.png", "details.code-fold[open]")
+    assert not browser.errors()

@@ -85,8 +85,11 @@ def _cell_names(code):
     for n in tree.body:
         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): names.append(n.name)
         elif isinstance(n, (ast.Assign, ast.AnnAssign)):
-            for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
-                names += [e.id for e in ast.walk(t) if isinstance(e, ast.Name)]
+            targets = [e.id for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+                       for e in ast.walk(t) if isinstance(e, ast.Name)]
+            if targets == ["_all_"] and isinstance(n.value, (ast.List, ast.Tuple)):  # nbdev's re-exports of imported names
+                names += [e.value for e in n.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+            else: names += targets
     if not names and tree.body and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body): return ["imports"]
     public = [n for n in names if not n.startswith("_") and n != "__all__"]
     return public or names
@@ -542,7 +545,7 @@ def stage(proc, dest, cfg=None):
     renames = {}
     for nb in sorted(dest.rglob("*.ipynb")):
         source_nb = ROOT / "nbs" / nb.relative_to(dest)
-        if cfg is not None and nb.name != "index.ipynb" and source_nb.exists(): add_page_links(nb, source_nb, cfg)
+        if cfg is not None and source_nb.exists(): add_page_links(nb, source_nb, cfg)  # the index: Colab only
         out = _pop_output_file(nb)  # smalldocs names pages after their files, and ignores output-file
         if not out: continue
         new = nb.with_name(Path(out).stem + ".ipynb")

@@ -54,7 +54,7 @@ def course_parts(index_nb):
     for line in body[:end.start() if end else None].splitlines():
         line = line.strip()
         if (p := PART.match(line)):
-            parts.append((re.sub(r"[`*_]", "", p.group(1)), []))
+            parts.append((re.sub(r"[`*]", "", p.group(1)), []))
         elif parts and (r := ROW.match(line)):
             parts[-1][1].append((r.group(1).strip(), r.group(2)))
     return [p for p in parts if p[1]]

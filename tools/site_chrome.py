@@ -10,8 +10,9 @@ tools/docs.py calls two functions here:
 - `decorate(site_dir)`, after `postprocess`: web fonts that a theme imports from another host are removed (the
   site falls back to a system font stack, nbs/styles.css); every page with a table of contents also gets a
   collapsible "On this page" at its top, which nbs/styles.css shows on narrow screens only (smalldocs hides the
-  margin there); inline formulas too long for a phone's line are marked to scroll there; the maths in `search.json` is written as plain text (`\\frac{x}{y}` -> `x/y`, `\\epsilon` -> ε) so
-  that no raw LaTeX shows in search results; then `check_site(site_dir)`.
+  margin there); inline formulas too long for a phone's line are marked to scroll there; the maths in
+  `search.json` is written as plain text (`\\frac{x}{y}` -> `x/y`, `\\epsilon` -> ε) so that no raw LaTeX shows
+  in search results; then `check_site(site_dir)`.
 
 `check_site(site_dir)` raises `SiteError`, one line naming the page and the problem, when a page breaks a rule that
 can be read from the files: a path of the build machine in a page (or in search.json, llms.txt, a Markdown copy),
@@ -142,12 +143,10 @@ def mobile_toc(page_html):
     title = re.search(r'<h2 id="toc-title">(.*?)</h2>', inner)
     block = (f'<details class="sd-toc-mobile"><summary>{title.group(1) if title else "On this page"}</summary>'
              f'{ul}</details>')
-    at = page_html.find("</header>", page_html.find('<main'))
-    if at >= 0 and page_html.find('id="title-block-header"') >= 0:
-        at += len("</header>")
-    else:
-        at = page_html.find(">", page_html.find("<main")) + 1
-        if at <= 0: return page_html
+    main = page_html.find("<main")
+    if main < 0: return page_html
+    title = page_html.find('<header id="title-block-header"', main)  # after the title block, else first in <main>
+    at = page_html.find("</header>", title) + len("</header>") if title >= 0 else page_html.find(">", main) + 1
     return page_html[:at] + block + page_html[at:]
 
 

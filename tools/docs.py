@@ -15,6 +15,15 @@ Afterwards:
 
 Two fixes apply to nbdev's processing here (see `_patch_flax` and `_imports_only_for_mixed_cells`): without them
 `show_doc` fails on every flax nnx.Module, and cells mixing imports with code run whole (writing files, failing).
+And the code is on the page:
+- each exported cell stays in the flow of the prose, folded under a summary naming what it defines
+  (`source: apply_rope`), followed by its `show_doc` card (`show_exported`, in place of nbdev's `rm_export`);
+- the cards show the signature the source writes (`true_signature`: the keyword-only `*`, `float | None`,
+  `jnp.float32`, `jax.Array`), a foreign symbol a one-line card; `check_cards` fails the build on `NoneType`,
+  `_ScalarMeta`, `jaxlib.`, `site-packages` or a machine path in any card;
+- a last step (`tidy`) drops stderr and empty outputs, link syntax inside a card's code and a card heading that
+  repeats the section heading above it, and links notebook names in prose (`23_demo_tiny_model`) to their pages.
+`tools/site_chrome.py`, when present, groups the sidebar (`write_sidebar`) and adds the site's chrome (`decorate`).
 
 `nbdev_docs` still works wherever Quarto exists: this script writes only what nbdev itself writes (nbs/_quarto.yml,
 nbs/nbdev.yml, nbs/sidebar.yml, _proc/) plus the output folder. (Under Quarto the two problems above remain.)
@@ -342,21 +351,29 @@ def _notebook_pages():
 
 def link_notebook_names(md, pages, own=None):
     """Turn each mention of a notebook in Markdown prose (`23_demo_tiny_model`, in backticks or not, or in brackets
-    with no link: `[23_demo_tiny_model]`) into a link to its page. Code blocks, existing links and math are left as
-    they are. Returns the text and the mentions of `NN_name` that match no notebook."""
+    with no link: `[23_demo_tiny_model]`) into a link to its page. Code blocks, other code spans, existing links, HTML
+    tags and maths are left as they are. Returns the text and the mentions of `NN_name` that match no notebook."""
     if not pages: return md, []
     stale = []
     names = "|".join(sorted(map(re.escape, pages), key=len, reverse=True))
-    mention = re.compile(rf"(\[[^\]\n]*\]\([^)\n]*\))|(\$\$.*?\$\$|\$[^$\n]+\$)|\[`?({names})`?\](?!\()|(`?)\b({names})\b\4"
-                         r"|(`?)\b(\d\d_[a-z][a-z0-9_]*)\b\6", re.S)
+    mention = re.compile(rf"(!?\[[^\]\n]*\]\([^)\n]*\)|<[a-zA-Z/][^>\n]*>|\$\$.*?\$\$|\$[^$\n]+\$)"  # as they are
+                         rf"|\[`?({names})`?\](?!\()"  # [23_demo_tiny_model]
+                         r"|(`+)([^`\n]+?)\3"  # a code span: a link when it is a notebook's name
+                         rf"|\b({names})\b|\b(\d\d_[a-z][a-z0-9_]*)\b", re.S)
+
+    def link(text, stem): return text if pages[stem] == own else f"[{text}]({pages[stem]})"
 
     def sub(m):
-        if m.group(1) or m.group(2): return m.group(0)  # a link already, or maths
-        if m.group(3): return f"[{m.group(3)}]({pages[m.group(3)]})"
-        if m.group(5):
-            text = f"{m.group(4)}{m.group(5)}{m.group(4)}"
-            return text if pages[m.group(5)] == own else f"[{text}]({pages[m.group(5)]})"
-        stale.append(m.group(7))
+        if m.group(1): return m.group(0)
+        if m.group(2): return link(m.group(2), m.group(2))
+        if m.group(3):
+            stem = m.group(4).strip()
+            stem = stem[:-6] if stem.endswith(".ipynb") else stem
+            if stem in pages: return link(m.group(0), stem)
+            if re.fullmatch(r"\d\d_[a-z][a-z0-9_]*", stem): stale.append(stem)
+            return m.group(0)
+        if m.group(5): return link(m.group(5), m.group(5))
+        stale.append(m.group(6))
         return m.group(0)
 
     out, last = [], 0
@@ -450,6 +467,16 @@ _CARD_FORBIDDEN = [("NoneType", re.compile(r"NoneType")), ("_ScalarMeta", re.com
                    ("an absolute path", re.compile(r"(?<![\w.:/\]])(?:/(?:home|root|tmp|work|usr|opt|var|private|Users|mnt|srv)/"
                                                    r"[^\s'\")]*|[A-Z]:\\\\[^\s'\"]+)")),
                    ("Markdown link syntax in code", re.compile(r"\[`[^`\n]+`\]\("))]
+
+
+def stale_notebook_mentions():
+    "`notebook: NN_name` for each mention in a notebook's prose of a notebook that does not exist (a stale number)."
+    pages, out = _notebook_pages(), []
+    for nb in sorted((ROOT / "nbs").glob("*.ipynb")):
+        for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "markdown":
+                out += [f"{nb.name}: {m}" for m in link_notebook_names("".join(cell["source"]), pages)[1]]
+    return out
 
 
 def check_cards(proc):
@@ -620,6 +647,8 @@ def build(out=None, workers=0, force=False, quiet=True):
     cfg, proc = process(workers=workers, force=force)
     bad = check_cards(proc)
     if bad: raise SystemExit("docs: show_doc cards show what a signature must not:\n  " + "\n  ".join(bad))
+    stale = stale_notebook_mentions()
+    if stale: print("docs: prose names notebooks that do not exist (renumbered?):", ", ".join(stale[:12]), file=sys.stderr)
     out = Path(out) if out else cfg.doc_path
     from smalldocs.site import build as sd_build
     with tempfile.TemporaryDirectory(prefix="paligemma-docs-") as tmp:

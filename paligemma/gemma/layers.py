@@ -12,7 +12,7 @@ from .rope import apply_rope
 from ..nn import param, attend
 
 # %% auto #0
-__all__ = ['F16_MAX', 'RMSNorm', 'Einsum', 'stacked_matmul', 'FeedForward', 'Attention', 'LoRA']
+__all__ = ['F16_MAX', 'RMSNorm', 'Einsum', 'stacked_matmul', 'FeedForward', 'Attention']
 
 # %% ../../nbs/03_gemma_layers.ipynb #1fccbcdb
 class RMSNorm(nnx.Module):
@@ -35,25 +35,15 @@ class Einsum(nnx.Module):
         init = nnx.initializers.normal(stddev=1 / math.sqrt(fan_in))
         self.w = param(init(rngs.params(), shape, param_dtype), names or (None,) * len(shape))
         self.dtype = dtype
-        self.lora = nnx.data(None)  # an optional `LoRA` adapter (end of this notebook)
+        self.lora = nnx.data(None)  # optional low-rank adapter slot (`19_lora`)
 
     def weight(self):
         "`w`, plus its adapter's low-rank update when one is attached."
-        return _adapted(self.w[...], self.lora)
-
-    def merge_lora(self):
-        "Fold the adapter's update into `w` (in `w`'s dtype) and remove the adapter."
-        if self.lora is not None:
-            self.w[...] = self.weight().astype(self.w.dtype)
-            self.lora = None
+        w = self.w[...]
+        return w if self.lora is None else w + self.lora.delta()
 
     def __call__(self, eqn: str, x):
         return jnp.einsum(eqn, x.astype(self.dtype), self.weight().astype(self.dtype))
-
-
-def _adapted(w, lora):
-    "A weight plus the update of its optional adapter; `w` itself when there is none."
-    return w if lora is None else w + lora.delta()
 
 # %% ../../nbs/03_gemma_layers.ipynb #7a0da17a
 def stacked_matmul(
@@ -79,7 +69,7 @@ class FeedForward(nnx.Module):
                                    (None, "embed", "mlp"))
         self.linear = param(init(1 / math.sqrt(mlp_dim))(rngs.params(), (mlp_dim, width), param_dtype), ("mlp", "embed"))
         self.dtype = dtype
-        self.gating_lora, self.linear_lora = nnx.data(None), nnx.data(None)  # optional `LoRA` adapters
+        self.gating_lora, self.linear_lora = nnx.data(None), nnx.data(None)  # optional adapter slots (`19_lora`)
         self.sow_config = None  # what to record (`set_sow`): `hidden` [B, T, F] when `mlp`
 
     def __call__(self, x):  # [B, T, D]
@@ -97,17 +87,6 @@ class FeedForward(nnx.Module):
                          preferred_element_type=jnp.float32)  # float32 out: it joins the float32 residual stream
         if self.linear_lora is not None: out = out + self.linear_lora(hidden.astype(self.dtype), "BTF", "BTD")
         return out
-
-    def add_lora(self, rank: int, *, alpha: float | None = None, rngs: nnx.Rngs):
-        "Attach rank-`rank` adapters to the gate, up and down projections (gate and up adapted separately)."
-        self.gating_lora = LoRA(self.gating_einsum.shape, "GDF", "D", rank, groups="G", alpha=alpha, rngs=rngs)
-        self.linear_lora = LoRA(self.linear.shape, "FD", "F", rank, alpha=alpha, rngs=rngs)
-
-    def merge_lora(self):
-        "Fold the adapters into the weights (in their dtype) and remove them."
-        for w, lora in ((self.gating_einsum, self.gating_lora), (self.linear, self.linear_lora)):
-            if lora is not None: w[...] = _adapted(w[...], lora).astype(w.dtype)
-        self.gating_lora, self.linear_lora = None, None
 
 # %% ../../nbs/03_gemma_layers.ipynb #9723b245
 class Attention(nnx.Module):
@@ -168,58 +147,4 @@ class Attention(nnx.Module):
         if self.attn_vec_einsum.lora is not None:
             out = out + self.attn_vec_einsum.lora(encoded.reshape(B * T, *w.shape[:2]), "MNH", "MD")
         return out.reshape(B, T, -1), kv
-
-
-# %% ../../nbs/03_gemma_layers.ipynb #4b3d4fad
-class LoRA(nnx.Module):
-    "A rank-`rank` update `alpha / rank * einsum(a, b)` to a weight whose trailing axes are named by `axes`."
-    def __init__(self, shape: tuple[int, ...],  # the adapted weight's shape, leading (e.g. layer) axes included
-                 axes: str,  # letters of the weight's trailing axes, e.g. 'NDH'
-                 inputs: str,  # the letters contracted with the activations, e.g. 'D'
-                 rank: int, *,
-                 groups: str = "",  # letters of axes that index separate matrices, e.g. 'G' in 'GKDH'
-                 alpha: float | None = None,  # the update is scaled by alpha / rank; None: alpha = rank
-                 param_dtype=jnp.float32, rngs: nnx.Rngs):
-        if not (axes.isalpha() and axes.isupper() and len(set(axes)) == len(axes)) or len(axes) > len(shape):
-            raise ValueError(f"LoRA: axes must be distinct capital letters, one per trailing axis of {shape}; got {axes!r}")
-        if not inputs or set(inputs + groups) - set(axes) or set(inputs) & set(groups):
-            raise ValueError(f"LoRA: inputs {inputs!r} and groups {groups!r} must be disjoint letters of {axes!r}")
-        if not isinstance(rank, int) or rank < 1: raise ValueError(f"LoRA: rank must be a positive int; got {rank!r}")
-        lead = tuple(shape[:len(shape) - len(axes)])
-        size = dict(zip(axes, shape[len(lead):]), r=rank)
-        outputs = "".join(c for c in axes if c not in inputs + groups)
-        a_axes, b_axes = groups + inputs + "r", groups + "r" + outputs
-        self.eqn = f"...{a_axes},...{b_axes}->...{axes}"
-        self.inputs, self.groups, self.a_axes, self.b_axes = inputs, groups, a_axes, b_axes
-        fan_in = math.prod(size[c] for c in inputs)
-        self.a = nnx.LoRAParam(nnx.initializers.normal(1 / math.sqrt(fan_in))(
-            rngs.params(), (*lead, *(size[c] for c in a_axes)), param_dtype))
-        self.b = nnx.LoRAParam(jnp.zeros((*lead, *(size[c] for c in b_axes)), param_dtype))  # zero: starts unchanged
-        self.scale = (rank if alpha is None else alpha) / rank
-
-    def delta(self):  # -> the weight's shape, float32 (or the factors' dtype)
-        "The update added to the weight (for merging)."
-        return self.scale * jnp.einsum(self.eqn, self.a[...], self.b[...])
-
-    def __call__(self, x, x_axes: str, out_axes: str):
-        "The low-rank path `alpha / rank * x a b` for activations `x` [x_axes], as [out_axes], in `x`'s dtype."
-        batch = "".join(c for c in x_axes if c not in self.inputs)
-        h = jnp.einsum(f"{x_axes},{self.a_axes}->{self.groups}{batch}r", x, self.a[...].astype(x.dtype))
-        return self.scale * jnp.einsum(f"{self.groups}{batch}r,{self.b_axes}->{out_axes}", h,
-                                       self.b[...].astype(x.dtype))
-
-# %% ../../nbs/03_gemma_layers.ipynb #4264095f
-def _attention_add_lora(self: Attention, rank: int, *, alpha: float | None = None, rngs: nnx.Rngs):
-    "Attach rank-`rank` adapters to the query, key, value (keys and values separately) and output projections."
-    kw = dict(alpha=alpha, rngs=rngs)
-    self.q_einsum.lora = LoRA(self.q_einsum.w.shape, "NDH", "D", rank, **kw)
-    self.kv_einsum.lora = LoRA(self.kv_einsum.w.shape, "GKDH", "D", rank, groups="G", **kw)
-    self.attn_vec_einsum.lora = LoRA(self.attn_vec_einsum.w.shape, "NHD", "NH", rank, **kw)
-
-def _attention_merge_lora(self: Attention):
-    "Fold the adapters into the weights (in their dtype) and remove them."
-    for e in (self.q_einsum, self.kv_einsum, self.attn_vec_einsum): e.merge_lora()
-
-
-Attention.add_lora, Attention.merge_lora = _attention_add_lora, _attention_merge_lora  # attached where LoRA is taught
 

@@ -516,7 +516,7 @@ def process(workers=0, force=False):
         cfg = get_config()
         cache = cfg.config_path / "_proc"
         if cache.exists():  # nbdev's cache knows the notebooks' times, not this script's: reprocess when it changed
-            force = force or cache.stat().st_mtime < max(p.stat().st_mtime for p in Path(__file__).parent.glob("*.py"))
+            force = force or cache.stat().st_mtime < Path(__file__).stat().st_mtime
             for stale in cache.glob("*.ipynb"):  # a renamed or deleted notebook's old page
                 if not (cfg.nbs_path / stale.name).exists(): stale.unlink()
         refresh_quarto_yml()  # nbs/_quarto.yml (only if missing) and nbs/nbdev.yml, from settings.ini

@@ -120,17 +120,15 @@ def show_exported(cell):
 
 
 def _seg(src, node):
-    "The source text of `node`, on one line; a string annotation without its quotes."
+    "The source text of `node`, on one line."
     import ast
     if node is None: return None
-    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value and not node.value.isspace() \
-            and getattr(node, "_annotation", False):
-        return node.value
     text = ast.get_source_segment(src, node) or ast.unparse(node)
     return re.sub(r"\s*\n\s*", " ", text).replace("( ", "(").replace(" )", ")")
 
 
 def _ann(src, node):
+    "An annotation as written; a string annotation (`'jax.Array'`) without its quotes."
     import ast
     if isinstance(node, ast.Constant) and isinstance(node.value, str): return node.value  # from __future__ style string
     return _seg(src, node)

@@ -29,7 +29,7 @@ from flax import nnx  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import paligemma.finetune as ft  # noqa: E402
 from paligemma.checkpoints import load_checkpoint  # noqa: E402
-from paligemma.gemma.layers import LoRA  # noqa: E402
+from paligemma.lora import LoRA  # noqa: E402
 from paligemma.demo.tiny_model import load_tiny  # noqa: E402
 from paligemma.processor import Processor  # noqa: E402
 from paligemma.sampler import Sampler  # noqa: E402
@@ -65,7 +65,7 @@ def exact(got: list[str], want: list[str]) -> float:
 
 def run(base, tokenizer, sampler, train, heldout, *, task, trainable, lr, rank, alpha, init, steps, seed) -> dict:
     model = nnx.clone(base)
-    original_add_lora = ft.add_lora
+    original_add_lora = ft.add_lora  # finetune calls its own module's name: patch it there
     if init == "a0":  # A = 0, B ~ N(0, 1/rank): the adapter still starts at zero, but B moves A first
         def add_lora(m, r, *, alpha=None, rngs, mlp=True):
             original_add_lora(m, r, alpha=alpha, rngs=rngs, mlp=mlp)

@@ -61,7 +61,8 @@ def run_ours(config_name, batch, prefix_len, suffix_len, kinds, repeats, layers=
     import jax
     import jax.numpy as jnp
     from flax import nnx
-    from paligemma.finetune import add_lora, make_optimizer, train_step, trainable_filter
+    from paligemma.finetune import make_optimizer, train_step, trainable_filter
+    from paligemma.lora import add_lora
     from common import our_model_from
     config = config_for(config_name)
     hf = hf_model_for(config)
@@ -127,7 +128,8 @@ def memory(config_name, kind, batch, text_len, rank, remat=True, layers="stacked
     import jax.numpy as jnp
     from flax import nnx
     from paligemma import PaliGemma
-    from paligemma.finetune import add_lora, cast_params, make_optimizer, train_step, trainable_filter
+    from paligemma.finetune import cast_params, make_optimizer, train_step, trainable_filter
+    from paligemma.lora import add_lora
     c = config_for(config_name)
     c = with_layers(c, "stacked" if layers == "default" else layers)
     config = c.replace(llm=c.llm.replace(remat=remat), vit=c.vit.replace(remat=remat))

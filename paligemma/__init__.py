@@ -20,8 +20,8 @@ _EXPORTS = {
     "paligemma.saving": ["save_checkpoint"],
     "paligemma.tasks.segmentation": ["VQVAEDecoder", "parse_segmentations"],
     "paligemma.tasks.detection": ["boxes_to_text", "draw_detections", "parse_detections"],
-    "paligemma.finetune": ["add_lora", "cast_params", "cross_entropy", "loss_fn", "make_optimizer", "merge_lora",
-                           "train_step", "trainable_filter"],
+    "paligemma.lora": ["LoRA", "add_lora", "merge_lora"],
+    "paligemma.finetune": ["cast_params", "cross_entropy", "loss_fn", "make_optimizer", "train_step", "trainable_filter"],
     "paligemma.demo.tiny_model": ["load_tiny"],
     "paligemma.sharding": ["create_sharded", "make_mesh", "shard_batch", "shard_model"],
 }

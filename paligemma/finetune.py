@@ -12,15 +12,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from .gemma.layers import Attention, FeedForward
+from .lora import add_lora, merge_lora
 from .model import PaliGemma, check_inputs
 from .nn import stacked_name
 from .tokenizer import Tokenizer, tokenize
 
 # %% auto #0
 __all__ = ['Reduction', 'BATCH_KEYS', 'Trainable', 'DEFAULT_LR', 'DEFAULT_LORA_RANK', 'DEFAULT_LORA_ALPHA', 'cross_entropy',
-           'loss_fn', 'trainable_filter', 'add_lora', 'merge_lora', 'count_params', 'cast_params', 'make_optimizer',
-           'train_step', 'finetune']
+           'loss_fn', 'trainable_filter', 'count_params', 'cast_params', 'make_optimizer', 'train_step', 'finetune']
 
 # %% ../nbs/20_finetune.ipynb #20d21e84
 Reduction = Literal["tokens", "examples"]
@@ -77,17 +76,6 @@ def trainable_filter(trainable: Trainable):
     if trainable == "attention": return nnx.All(nnx.Param, nnx.Not(nnx.LoRAParam), _llm_attention)
     if trainable == "lora": return nnx.LoRAParam
     raise ValueError(f"trainable must be 'all', 'attention' or 'lora'; got {trainable!r}")
-
-
-def add_lora(model: PaliGemma, rank: int, *, alpha: float | None = None, rngs: nnx.Rngs, mlp: bool = True):
-    "Attach rank-`rank` LoRA adapters to every decoder layer's attention (and feed-forward) projections, in place."
-    model.llm.add_lora(rank, alpha=alpha, rngs=rngs, mlp=mlp)  # every block, stacked or a list
-
-
-def merge_lora(model: nnx.Module):
-    "Fold every LoRA adapter into its weight and remove the adapters, in place."
-    for _, node in list(nnx.iter_graph(model)):
-        if isinstance(node, (Attention, FeedForward)): node.merge_lora()
 
 
 def count_params(model: nnx.Module, trainable: Trainable = "all") -> int:

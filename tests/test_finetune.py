@@ -9,8 +9,9 @@ from flax import nnx
 
 from paligemma.checkpoints import config_from_hf, hf_rules, model_from_hf, normalize_hf_key
 from paligemma.nn import stacked_arrays
-from paligemma.finetune import (add_lora, cast_params, count_params, cross_entropy, loss_fn, make_optimizer,
-                                merge_lora, train_step, trainable_filter)
+from paligemma.finetune import (cast_params, count_params, cross_entropy, loss_fn, make_optimizer, train_step,
+                                trainable_filter)
+from paligemma.lora import add_lora, merge_lora
 from hf_utils import batch_with_padding, hf_inputs, hf_random_model, hf_state_numpy, hf_tiny_config
 
 # HF parameter -> checked for its gradient: attention (MQA query, key half of the fused kv), MLP (fused gate half, down),

@@ -692,6 +692,21 @@ def test_cards_show_true_signatures(site):
         assert re.search(want, text(page)), f"{page}: no card matching {want!r}"
 
 
+def test_check_cards_fails_on_leftovers(tmp_path):
+    "The build's card check finds each leftover in a card's Markdown, and nothing in a clean card."
+    def card(sig): return {"cell_type": "code", "source": ["#| echo: false\n", "show_doc(f)"], "outputs": [{
+        "output_type": "execute_result", "data": {"text/markdown": f"---\n\n### f\n\n```python\n{sig}\n```"}}]}
+    sigs = ["def f(x: NoneType = None):", "def f(d: _ScalarMeta = float32):", "def f(x: jaxlib._jax.Array):",
+            "def f(p='/root/.pyenv/lib/python3.11/site-packages/x'):", "def f(p='/work/main/nbs/x.npz'):",
+            "def f(x, # see [`g`](https://example.org/g.html)\n):"]
+    nb = {"cells": [card(s) for s in sigs] + [card("def f(x: float | None = None, *, d=jnp.float32) -> jax.Array:")]}
+    (tmp_path / "a.ipynb").write_text(json.dumps(nb))
+    found = docs.check_cards(tmp_path)
+    for what in ["NoneType", "_ScalarMeta", "jaxlib.", "site-packages", "an absolute path", "Markdown link syntax"]:
+        assert any(what in p for p in found), (what, found)
+    assert len({p.split(": ")[-1] for p in found}) >= len(sigs) - 1 and not any("jnp.float32" in p for p in found), found
+
+
 def test_true_signature_unit():
     "tools/docs.py's `true_signature` on a small case (`/`, `*`, annotations as written); foreign symbols' public name."
     import textwrap, linecache, types

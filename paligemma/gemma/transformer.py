@@ -188,12 +188,6 @@ class Transformer(nnx.Module):
         if keep: sow_stream(self, jnp.concatenate([x_in[None], stream]))
         return self.final_norm(x) if cache is None else (self.final_norm(x), kv)
 
-    def add_lora(self, rank: int, *, alpha: float | None = None, rngs: nnx.Rngs, mlp: bool = True):
-        "Attach LoRA adapters to every block's attention (and feed-forward) projections, in either layout."
-        for block in self.layers if isinstance(self.layers, nnx.List) else [self.layers]:
-            block.attn.add_lora(rank, alpha=alpha, rngs=rngs)
-            if mlp: block.mlp.add_lora(rank, alpha=alpha, rngs=rngs)
-
     def logits(self, pre_logits, *, softcap: bool = True):  # [B, T, D] -> float32[B, T, V]
         "Project to the vocabulary with the tied embedding; apply the final soft cap if configured and asked."
         logits = self.embedder.decode(pre_logits)
@@ -206,7 +200,6 @@ class Transformer(nnx.Module):
         if positions is None: positions = jnp.broadcast_to(jnp.arange(T), (B, T))
         if mask is None: mask = jnp.broadcast_to(jnp.tril(jnp.ones((T, T), bool)), (B, T, T))
         return self.logits(self.encode(self.embed(tokens), positions, mask))
-
 
 # %% ../../nbs/04_gemma_transformer.ipynb #76bb4cc5
 def sow_stream(llm: Transformer, stream):  # [L+1, B, T, D]: the input and every block's output

@@ -8,10 +8,13 @@ import json
 import os
 from pathlib import Path
 import numpy as np
+from flax import nnx
+from .nn import stacked_name
 
 # %% auto #0
-__all__ = ['REFERENCE_ENV', 'REPO_URL', 'REFERENCE_CHECKPOINTS', 'ReferenceMissing', 'reference_candidates', 'reference_dir',
-           'bf16_view', 'load_reference', 'reference_config']
+__all__ = ['REFERENCE_ENV', 'REPO_URL', 'REFERENCE_CHECKPOINTS', 'REFERENCE_VIT_NAMES', 'ReferenceMissing',
+           'reference_candidates', 'reference_dir', 'bf16_view', 'load_reference', 'reference_config',
+           'reference_param_name', 'load_reference_params']
 
 # %% ../nbs/06_testing.ipynb #92ce1652
 REFERENCE_ENV = "PALIGEMMA_REFERENCE_DIR"
@@ -95,3 +98,38 @@ def reference_config(
                     rope_max_wavelength=float(llm["rope"]["max_wavelength"]),
                     sliding_window=llm["sliding_window"]),
         c["image"]["height"])
+
+# %% ../nbs/06_testing.ipynb #e4f90e69
+REFERENCE_VIT_NAMES = {  # big_vision's names inside the ViT -> ours; every other name of the checkpoint is ours already
+    "Transformer/encoderblock/LayerNorm_0": "layers/norm1", "Transformer/encoderblock/LayerNorm_1": "layers/norm2",
+    "Transformer/encoderblock/MlpBlock_0/Dense_0": "layers/mlp/fc1",
+    "Transformer/encoderblock/MlpBlock_0/Dense_1": "layers/mlp/fc2",
+    "Transformer/encoderblock/MultiHeadDotProductAttention_0": "layers/attn", "Transformer/encoder_norm": "encoder_norm"}
+
+
+def reference_param_name(key: str) -> str:
+    "Our stacked name of a big_vision checkpoint key: `params/img/Transformer/encoder_norm/scale` -> `img/encoder_norm/scale`."
+    key = key.removeprefix("params/")
+    for old, new in REFERENCE_VIT_NAMES.items(): key = key.replace(old, new)
+    return key
+
+
+def load_reference_params(
+    model: nnx.Module,  # built with the case's config (`reference_config`), either layer layout
+    case: str = "pg1_tiny",  # a folder of reference/bigvision
+) -> nnx.Module:  # `model`, its parameters now the reference checkpoint's
+    "Copy a reference checkpoint's arrays into `model`: every shape checked, every array used exactly once."
+    with np.load(reference_dir() / "bigvision" / case / "params.npz") as z:
+        arrays = {reference_param_name(k): z[k] for k in z.files}
+    state, used = nnx.state(model, nnx.Param), set()
+    for path, v in nnx.to_flat_state(state):
+        name, i = stacked_name(path)
+        if name not in arrays: raise KeyError(f"reference case {case}: no array for parameter {name}")
+        a = arrays[name] if i is None else arrays[name][i]
+        if a.shape != v.get_value().shape:
+            raise ValueError(f"reference case {case}: {name} has shape {a.shape}, the model wants {v.get_value().shape}")
+        v.set_value(a.astype(v.get_value().dtype)); used.add(name)
+    if set(arrays) - used: raise ValueError(f"reference case {case}: arrays left over: {sorted(set(arrays) - used)}")
+    nnx.update(model, state)
+    return model
+

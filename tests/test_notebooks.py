@@ -152,3 +152,37 @@ def test_exercises(stem):
             problems.append(f"  cell {i}: last line checks nothing: {body[-1]!r}")
     if solutions < 2: problems.append(f"  {solutions} solution cell(s) after cell {heads[0]}, need at least 2")
     _report(name, problems, "exercises")
+
+
+# ---- course order: no lesson uses what a later lesson builds
+
+def _lesson_of_modules() -> dict[str, str]:
+    "`paligemma.x.y` -> the number of the notebook that exports it (`#| default_exp x.y`)."
+    out = {}
+    for name in NOTEBOOKS:
+        for cell in cells(name):
+            m = re.search(r"(?m)^#\|\s*default_exp\s+(\S+)", _text(cell["source"])) if cell["cell_type"] == "code" else None
+            if m: out[f"paligemma.{m.group(1)}"] = name[:2]
+    return out
+
+
+@pytest.mark.parametrize("name", [n for n in NOTEBOOKS if n[:2].isdigit()])
+def test_no_lesson_uses_a_later_one(name):
+    """A lesson's own cells import nothing a later lesson exports. Exported cells are the package's business
+    (tests/test_layout.py checks their order, allowing documented lazy imports inside functions)."""
+    import ast
+    from paligemma import _MODULE_OF  # the lazy top-level names: `from paligemma import Sampler` is paligemma.sampler
+    lesson_of, later = _lesson_of_modules(), []
+    for i, cell in enumerate(cells(name)):
+        src = _text(cell["source"])
+        if cell["cell_type"] != "code" or re.search(r"(?m)^#\|\s*export", src): continue
+        try: tree = ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!"))))
+        except SyntaxError: continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                mods = ([_MODULE_OF.get(a.name, f"paligemma.{a.name}") for a in node.names]
+                        if node.module == "paligemma" else [node.module])
+            elif isinstance(node, ast.Import): mods = [a.name for a in node.names]
+            else: continue
+            later += [(i, m) for m in mods if lesson_of.get(m, "00") > name[:2]]
+    assert not later, f"{name} imports what later lessons build: " + ", ".join(f"cell {i}: {m} ({lesson_of[m]})" for i, m in later)

@@ -171,7 +171,9 @@ def test_no_lesson_uses_a_later_one(name):
     """A lesson's own cells import nothing a later lesson exports. Exported cells are the package's business
     (tests/test_layout.py checks their order, allowing documented lazy imports inside functions)."""
     import ast
-    from paligemma import _MODULE_OF  # the lazy top-level names: `from paligemma import Sampler` is paligemma.sampler
+    import paligemma
+    def defined_in(name):  # `from paligemma import Sampler` is paligemma.sampler's
+        return getattr(getattr(paligemma, name, None), "__module__", None) or f"paligemma.{name}"
     lesson_of, later = _lesson_of_modules(), []
     for i, cell in enumerate(cells(name)):
         src = _text(cell["source"])
@@ -180,7 +182,7 @@ def test_no_lesson_uses_a_later_one(name):
         except SyntaxError: continue
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module:
-                mods = ([_MODULE_OF.get(a.name, f"paligemma.{a.name}") for a in node.names]
+                mods = ([defined_in(a.name) for a in node.names]
                         if node.module == "paligemma" else [node.module])
             elif isinstance(node, ast.Import): mods = [a.name for a in node.names]
             else: continue

@@ -672,4 +672,7 @@ if __name__ == "__main__":
     p.add_argument("--out", help="output folder (default: docs/)")
     p.add_argument("--force", action="store_true", help="reprocess every notebook, ignoring the _proc/ cache")
     a = p.parse_args()
-    build(a.out, force=a.force)
+    try: build(a.out, force=a.force)
+    except Exception as e:
+        if type(e).__name__ != "SiteError": raise
+        sys.exit(str(e))  # a page breaks a rule: one line naming it, no traceback

@@ -787,3 +787,34 @@ def test_folded_source_opens_in_place(browser, server):
     assert not was_open and not was_shown and now_open and height > 20 and card_after, state
     browser.screenshot("fold_apply_rope.png", "details.code-fold[open]")
     assert not browser.errors()
+
+
+# ---- the parameter table of a card
+
+def test_cards_have_parameter_tables(site):
+    "A card whose parameters carry comments shows them in a table: name, type and default as written, the comment."
+    page = (site / "gemma_rope.html").read_text(encoding="utf-8")
+    card = page[page.index('id="apply_rope"'):]
+    table = card[card.index("<table"):card.index("</table>")]
+    cells = [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[dh]>(.*?)</t[dh]>", r, re.S)]
+             for r in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
+    rows = {r[0]: r[1:] for r in cells}
+    assert rows["x"][:1] == ["jax.Array"] and "queries or keys" in rows["x"][-1], rows
+    assert rows["max_wavelength"][:2] == ["float", "10_000.0"], rows
+    assert "same dtype as x" in rows["Returns"][-1], rows
+    layers = (site / "gemma_layers.html").read_text(encoding="utf-8")
+    assert "<td><code>tuple | None</code></td>" in layers  # the union's bar survives the table
+
+
+def test_parameter_table_unit():
+    import linecache
+    src = "def f(a: int, *, b: float | None = None, c=3):\n    pass\n"
+    name = "<parameter-table-test>"
+    linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+    ns = {"__name__": "__main__"}
+    exec(compile(src, name, "exec"), ns)
+    parts = docs.signature_parts(ns["f"], {"a": "the count", "return": None})
+    table = docs.parameter_table(*parts[1:])
+    assert table.splitlines()[0] == "| | Type | Default | Details |"
+    assert "| **a** | `int` |  | the count |" in table and "| **b** | `float \\| None` | `None` |  |" in table
+    assert docs.parameter_table(*docs.signature_parts(ns["f"], {})[1:]) == ""  # no comments: no table

@@ -134,10 +134,31 @@ def _ann(src, node):
     return _seg(src, node)
 
 
+class _Param(str):
+    "A parameter as the signature writes it (`name: ann = default`), keeping its parts for the parameter table."
+    name = ann = default = None
+
+
 def _fmt_param(name, ann, default):
     "`name: ann = default`, as PEP 8 writes it."
-    if ann is None: return name if default is None else f"{name}={default}"
-    return f"{name}: {ann}" + ("" if default is None else f" = {default}")
+    if ann is None: text = name if default is None else f"{name}={default}"
+    else: text = f"{name}: {ann}" + ("" if default is None else f" = {default}")
+    p = _Param(text)
+    p.name, p.ann, p.default = name, ann, default
+    return p
+
+
+def parameter_table(params, ret=None, ret_doc=None):
+    """A Markdown table of the parameters and their inline comments (`| | Type | Default | Details |`), from the
+    `(param, comment)` pairs of `_function_params`/`_dataclass_params`; empty when no parameter has a comment."""
+    rows = [(p, doc) for p, doc in params if isinstance(p, _Param)]
+    if not any(doc for _, doc in rows) and not ret_doc: return ""
+    cell = lambda t: f"`{t}`".replace("|", "\\|") if t else ""
+    text = lambda t: " ".join((t or "").split()).replace("|", "\\|")
+    out = ["| | Type | Default | Details |", "|---|---|---|---|"]
+    out += [f"| **{p.name}** | {cell(p.ann)} | {cell(p.default)} | {text(doc)} |" for p, doc in rows]
+    if ret_doc: out.append(f"| **Returns** | {cell(ret)} | | {text(ret_doc)} |")
+    return "\n".join(out)
 
 
 def _comments(src):
@@ -247,6 +268,12 @@ def _format_signature(head, params, ret, ret_doc, maxline=100):
 
 
 def true_signature(sym, docs=None):
+    "`signature_parts` formatted as the card's code block; None when the source is unavailable."
+    parts = signature_parts(sym, docs)
+    return parts if parts is None or isinstance(parts, str) else _format_signature(*parts)
+
+
+def signature_parts(sym, docs=None):
     """The signature of `sym` as its source writes it: the keyword-only `*`, annotations as written (`float | None`,
     `jax.Array`), defaults as written (`jnp.float32`, never a value from the build machine), the parameters'
     comments. A class shows its constructor's call (`Sampler(model, *, ...)`). None when the source is unavailable."""
@@ -257,7 +284,7 @@ def true_signature(sym, docs=None):
             found = _def_source(sym)
             if dataclasses.is_dataclass(sym):
                 params = _dataclass_params(sym, *found) if found else None
-                return None if params is None else _format_signature(sym.__name__, params, None, None)
+                return None if params is None else (sym.__name__, params, None, None)
             owner = next((k for k in sym.__mro__ if "__init__" in vars(k)), object)
             if owner is object or not inspect.isfunction(vars(owner)["__init__"]):
                 if not found: return None
@@ -268,7 +295,7 @@ def true_signature(sym, docs=None):
             got = _def_source(init) or (_lib_source(f"{owner.__qualname__}.__init__"))
             if not got: return None
             src, node = got
-            return _format_signature(sym.__name__, _function_params(src, node, docs, True), None, None)
+            return sym.__name__, _function_params(src, node, docs, True), None, None
         if not inspect.isfunction(sym): return None
         got = _def_source(sym)
         if not got: return None
@@ -276,7 +303,7 @@ def true_signature(sym, docs=None):
         first = (node.args.posonlyargs + node.args.args)[:1]
         skip = "." in sym.__qualname__ and bool(first) and first[0].arg in ("self", "cls")
         head = ("async def " if isinstance(node, ast.AsyncFunctionDef) else "def ") + sym.__name__
-        return _format_signature(head, _function_params(src, node, docs, skip), _ann(src, node.returns), docs.get("return"))
+        return head, _function_params(src, node, docs, skip), _ann(src, node.returns), docs.get("return")
     except Exception:
         return None
 
@@ -317,10 +344,13 @@ def _true_signatures():
         src = S.NbdevLookup().code(self.fn)
         if src: doc += S._ext_link(src, "source", 'style="float:right; font-size:smaller"') + "\n\n"
         doc += f"{h} {self.nm}\n\n"
-        sig = true_signature(sym, getattr(self.dm, "dm", None)) or str(self.dm)
+        parts = signature_parts(sym, getattr(self.dm, "dm", None))
+        sig = parts if isinstance(parts, str) else _format_signature(*parts) if parts else str(self.dm)
         doc += f"```python\n{sig}\n```"
         docs = self.docs if getattr(sym, "__doc__", None) else ""  # none written: not `Call self as a function.`
         if docs: doc += f"\n\n{_ital_first(docs)}"
+        table = parameter_table(parts[1], parts[2], parts[3]) if isinstance(parts, tuple) else ""
+        if table: doc += f"\n\n{table}"
         return doc
 
     S.BasicMarkdownRenderer._repr_markdown_ = _repr_markdown_

@@ -14,15 +14,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
-def _load_tool():
+def load_tool(name: str):
+    "A script of tools/ as a module (tools/ is not a package): `load_tool('docs')` is tools/docs.py."
     import importlib.util
-    spec = importlib.util.spec_from_file_location("paligemma_docs_tool", ROOT / "tools" / "docs.py")
+    spec = importlib.util.spec_from_file_location(f"paligemma_tools_{name}", ROOT / "tools" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
-docs = _load_tool()  # tools/docs.py
+docs = load_tool("docs")
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -261,15 +262,7 @@ def test_search_finds_sampler(browser, server):
 # figures that fit. The file rules are checked by `check_site` (the build fails on them); the rest in Chromium, on
 # every page, at a laptop's width and a phone's.
 
-def _load_chrome():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("paligemma_site_chrome", ROOT / "tools" / "site_chrome.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-chrome = _load_chrome()  # tools/site_chrome.py
+chrome = load_tool("site_chrome")
 WIDTHS = {"laptop": (1366, 900), "phone": (390, 844)}
 
 

@@ -23,7 +23,7 @@ And the code is on the page:
   `_ScalarMeta`, `jaxlib.`, `site-packages` or a machine path in any card;
 - a last step (`tidy`) drops stderr and empty outputs, link syntax inside a card's code and a card heading that
   repeats the section heading above it, and links notebook names in prose (`23_demo_tiny_model`) to their pages.
-`tools/site_chrome.py`, when present, groups the sidebar (`write_sidebar`) and adds the site's chrome (`decorate`).
+`tools/site_chrome.py` groups the sidebar (`write_sidebar`) and adds the site's chrome (`decorate`).
 
 `nbdev_docs` still works wherever Quarto exists: this script writes only what nbdev itself writes (nbs/_quarto.yml,
 nbs/nbdev.yml, nbs/sidebar.yml, _proc/) plus the output folder. (Under Quarto the two problems above remain.)
@@ -38,10 +38,7 @@ KATEX = Path(__file__).resolve().parent / "katex"
 KATEX_CDN = re.compile(r"https://cdn\.jsdelivr\.net/npm/katex@[0-9.]+/dist")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-try: import site_chrome as _chrome  # tools/site_chrome.py: sidebar groups and the site's chrome
-except ImportError as e:  # not written yet; an import failing inside it still fails the build
-    if getattr(e, "name", None) != "site_chrome": raise
-    _chrome = None
+import site_chrome as _chrome  # tools/site_chrome.py: sidebar groups and the site's chrome
 
 
 def _patch_flax():
@@ -549,7 +546,7 @@ def process(workers=0, force=False):
                 if not (cfg.nbs_path / stale.name).exists(): stale.unlink()
         refresh_quarto_yml()  # nbs/_quarto.yml (only if missing) and nbs/nbdev.yml, from settings.ini
         nbdev_sidebar.__wrapped__(path=cfg.nbs_path)  # nbs/sidebar.yml: index first, then build order
-        if _chrome is not None: _chrome.write_sidebar(cfg.nbs_path)  # the sidebar grouped into the course's parts
+        _chrome.write_sidebar(cfg.nbs_path)  # the sidebar grouped into the course's parts
         os.chdir(cfg.nbs_path)  # run cells where the notebooks run, as nbdev_test does
         return cfg, proc_nbs(cfg.nbs_path, n_workers=workers, force=force)
     finally: os.chdir(here)
@@ -687,7 +684,7 @@ def build(out=None, workers=0, force=False, quiet=True):
         site = sd_build(src, quiet=quiet)
         for w in site.warnings: print("smalldocs warning:", w, file=sys.stderr)
         postprocess(site.out, cfg.doc_host.rstrip("/") + "/" + cfg.doc_baseurl.strip("/"))
-        if _chrome is not None: _chrome.decorate(site.out)  # the site's chrome (tools/site_chrome.py)
+        _chrome.decorate(site.out)  # the site's chrome (tools/site_chrome.py)
         if out.exists(): shutil.rmtree(out)
         shutil.copytree(site.out, out)
     (out / ".nojekyll").touch()  # GitHub Pages: serve site_libs/ as is

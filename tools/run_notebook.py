@@ -28,4 +28,4 @@ if __name__ == "__main__":
     for p in paths:
         print(f"running {p}", flush=True)
         run(p)
-    subprocess.run(["nbdev_clean", "--fname", *map(str, paths)], check=True)
+    for p in paths: subprocess.run(["nbdev_clean", "--fname", str(p)], check=True)

@@ -374,11 +374,19 @@ def _notebook_pages():
     return {nb.stem: _nbpath2html(nb).name for nb in (ROOT / "nbs").glob("*.ipynb") if nb.name != "index.ipynb"}
 
 
-def link_notebook_names(md, pages, own=None):
+def _notebook_labels():
+    "Notebook stem -> its label, `23 · A tiny PaliGemma, trained here` (tools/site_chrome.py's `lesson_label`)."
+    return {nb.stem: _chrome.lesson_label(nb) for nb in (ROOT / "nbs").glob("*.ipynb") if nb.name != "index.ipynb"}
+
+
+def link_notebook_names(md, pages, own=None, labels=None):
     """Turn each mention of a notebook in Markdown prose (`23_demo_tiny_model`, in backticks or not, or in brackets
-    with no link: `[23_demo_tiny_model]`) into a link to its page. Code blocks, other code spans, existing links, HTML
-    tags and maths are left as they are. Returns the text and the mentions of `NN_name` that match no notebook."""
+    with no link: `[23_demo_tiny_model]`) into a link to its page, written as the lesson's label when `labels` has one
+    (`[23 · A tiny PaliGemma, trained here](demo_tiny_model.html)`: the sidebar's and the breadcrumbs' words).
+    Code blocks, other code spans, existing links, HTML tags and maths are left as they are. Returns the text and the
+    mentions of `NN_name` that match no notebook."""
     if not pages: return md, []
+    labels = labels or {}
     stale = []
     names = "|".join(sorted(map(re.escape, pages), key=len, reverse=True))
     mention = re.compile(rf"(!?\[[^\]\n]*\]\([^)\n]*\)|<[a-zA-Z/][^>\n]*>|\$\$.*?\$\$|\$[^$\n]+\$)"  # as they are
@@ -386,7 +394,9 @@ def link_notebook_names(md, pages, own=None):
                          r"|(`+)([^`\n]+?)\3"  # a code span: a link when it is a notebook's name
                          rf"|\b({names})\b|\b(\d\d_[a-z][a-z0-9_]*)\b", re.S)
 
-    def link(text, stem): return text if pages[stem] == own else f"[{text}]({pages[stem]})"
+    def link(text, stem):
+        if stem in labels: text = re.sub(r"([\\\[\]*_`])", r"\\\1", labels[stem])  # Markdown's own characters escaped
+        return text if pages[stem] == own else f"[{text}]({pages[stem]})"
 
     def sub(m):
         if m.group(1): return m.group(0)
@@ -425,7 +435,7 @@ def _empty_output(o):
 def _tidy_processor():
     "A processor run after nbdev's own (see `tidy`)."
     from nbdev.process import Processor
-    pages = _notebook_pages()
+    pages, labels = _notebook_pages(), _notebook_labels()
 
     class tidy(Processor):
         """The last processing step: no stderr output (warnings, progress bars) and no empty output blocks; no link
@@ -442,7 +452,7 @@ def _tidy_processor():
                 src = cell.get("source")
                 if src is None: continue
                 if cell.cell_type == "markdown":
-                    cell.source, stale = link_notebook_names(cell.source, pages, own)
+                    cell.source, stale = link_notebook_names(cell.source, pages, own, labels)
                     self.nb.stale_ += stale
                     hs = _HEADING.findall(_FENCE.sub("", cell.source))
                     if hs: last_heading, card_since = hs[-1], False
@@ -523,6 +533,139 @@ def check_cards(proc):
                     text = code if what.startswith("Markdown") else md
                     if pat.search(text): problems.append(f"{nb.name}: {name}: {what}: {pat.search(text).group(0)}")
     return problems
+
+
+# ---------------------------------------------------------------- the repository, named once in settings.ini
+
+CLONE_URL = re.compile(r'(\[\s*"git",\s*"clone",[^\]]*?")(https?://[^"]+)(")')
+
+
+def repository():
+    "The repository settings.ini names: `git_url` (`https://github.com/%(user)s/%(repo)s`), as nbdev reads it."
+    from nbdev.config import get_config
+    return get_config(path=ROOT).git_url.rstrip("/")
+
+
+def colab_clone_urls():
+    "{notebook: the URL its first code cell (the Colab setup cell) clones} for every notebook of nbs/."
+    out = {}
+    for nb in sorted((ROOT / "nbs").glob("*.ipynb")):
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        first = next((c for c in cells if c["cell_type"] == "code"), None)
+        m = CLONE_URL.search("".join(first["source"])) if first else None
+        if m: out[nb.name] = m.group(2)
+    return out
+
+
+def sync_colab_cells(url=None):
+    """Make the Colab setup cell of every notebook clone `url` (default: settings.ini's `git_url`), changing nothing
+    else in the notebook (its JSON is rewritten as nbdev writes it). Returns the notebooks changed."""
+    url, changed = url or repository(), []
+    for nb in sorted((ROOT / "nbs").glob("*.ipynb")):
+        data = json.loads(nb.read_text(encoding="utf-8"))
+        first = next((c for c in data["cells"] if c["cell_type"] == "code"), None)
+        if first is None: continue
+        src = "".join(first["source"])
+        new = CLONE_URL.sub(lambda m: m.group(1) + url + m.group(3), src, count=1)
+        if new == src: continue
+        first["source"] = new.splitlines(True)
+        nb.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        changed.append(nb.name)
+    return changed
+
+
+def hardcoded_repository(url=None):
+    """`file:line: URL` for each place outside settings.ini (and what nbdev derives from it) that writes a GitHub
+    repository of this project's name (settings.ini's `repo`) other than the one settings.ini names: a fork that
+    changed `user` or `repo` must change these by hand (the Colab cells: `--sync-repo`)."""
+    url = url or repository()
+    name = url.rsplit("/", 1)[-1]
+    pat = re.compile(rf"(?:github\.com|colab\.research\.google\.com/github)/([\w.-]+/{re.escape(name)})\b")
+    own = url.split("github.com/", 1)[-1]
+    files = [*(ROOT / "nbs").glob("*.ipynb"), *(ROOT / "paligemma").rglob("*.py"), *(ROOT / "tools").glob("*.py"),
+             *(ROOT / "tests").glob("*.py"), ROOT / "setup.py"]
+    out = []
+    for f in sorted(files):
+        if f.name == "_modidx.py" or not f.is_file(): continue
+        for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+            out += [f"{f.relative_to(ROOT)}:{i}: {m.group(0)}" for m in pat.finditer(line) if m.group(1) != own]
+    return out
+
+
+# ---------------------------------------------------------------- report-only checks (strict later: --strict)
+
+
+def _card_params(sig):
+    "The parameters a card's signature names (`self`/`cls`, `/` and `*` left out), or None when it does not parse."
+    import ast
+    text = sig.strip()
+    try:
+        node = ast.parse(text + ("\n    pass" if text.startswith(("def ", "async def ")) else "")).body[0]
+    except SyntaxError: return None
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)): a = node.args
+    elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        return [k.arg for k in node.value.keywords if k.arg] + [ast.unparse(x) for x in node.value.args]
+    else: return []
+    names = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs] + [x.arg for x in (a.vararg, a.kwarg) if x]
+    return [n for n in names if n not in ("self", "cls")]
+
+
+def api_report(site):
+    """What the API reference still lacks, read from the built site and paligemma/_modidx.py:
+    `methods`: public methods (and `__call__`) of the exported classes with no card of their own on any page;
+    `no_type` / `no_details`: rows of the cards' parameter tables with an empty Type / Details cell;
+    `no_table`: cards whose signature takes parameters but that have no parameter table (no parameter documented)."""
+    import ast, importlib
+    from html import unescape
+    site = Path(site)
+    headings, rows, no_table = set(), [], []
+    for page in sorted(site.glob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        headings |= {unescape(re.sub(r"<[^>]+>", "", h)).strip() for h in re.findall(r"<h[1-6][^>]*>(.*?)</h[1-6]>", text, re.S)}
+        for card in re.findall(r'<div class="cell-output cell-output-display cell-output-markdown">(.*?)</div>\s*</div>\s*(?=<|$)', text, re.S):
+            head = re.search(r"<h[2-6][^>]*>(.*?)</h[2-6]>", card, re.S)
+            name = unescape(re.sub(r"<[^>]+>", "", head.group(1))).strip() if head else "?"
+            sig = re.search(r"<pre[^>]*>(.*?)</pre>", card, re.S)
+            table = re.search(r'<table class="[^"]*sd-params[^"]*">(.*?)</table>', card, re.S)
+            if table:
+                for r in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)[0:]:
+                    cells = [unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td>(.*?)</td>", r, re.S)]
+                    if len(cells) == 4: rows.append((page.name, name, cells))
+            elif sig:
+                params = _card_params(unescape(re.sub(r"<[^>]+>", "", sig.group(1))))
+                if params: no_table.append(f"{page.name}: {name} ({', '.join(params)})")
+    from paligemma._modidx import d
+    methods = []
+    for mod, syms in d["syms"].items():
+        try: names = set(importlib.import_module(mod).__all__)
+        except Exception: names = set()
+        for key in syms:
+            parts = key[len(mod) + 1:].split(".")
+            if len(parts) != 2 or parts[0] not in names: continue
+            cls, meth = parts
+            if meth.startswith("_") and meth != "__call__": continue
+            if f"{cls}.{meth}" not in headings: methods.append(f"{mod}.{cls}.{meth}")
+    return {"methods": methods,
+            "no_type": [f"{p}: {n}: {c[0]}" for p, n, c in rows if c[0] != "Returns" and not c[1]],
+            "no_details": [f"{p}: {n}: {c[0]}" for p, n, c in rows if not c[3]],
+            "rows": len(rows), "no_table": no_table}
+
+
+def report(site, figures=None, strict=False):
+    """Print what the API reference and the figures still lack (`api_report`; figures whose text is shown under 9 pt,
+    tools/site_figures.py's `figure_text_sizes`). Report only, unless `strict`: then the build fails on any."""
+    import site_figures
+    api = api_report(site)
+    small = site_figures.figure_text_sizes(site, figures=figures)
+    lines = [f"{len(api['methods'])} public methods of exported classes without a card ({', '.join(api['methods'][:6])} ...)",
+             f"{len(api['no_type'])} of {api['rows']} parameter rows without a type, {len(api['no_details'])} without details",
+             f"{len(api['no_table'])} cards with parameters but no parameter table",
+             f"{len(small)} figures whose text is shown under 9 pt (laptop or phone column): "
+             + ", ".join(f"{p}:{Path(f).name} {s['laptop']}/{s['phone']} pt" for p, f, s in small[:5]) + " ..."]
+    print("docs (report only" + (", strict" if strict else "") + "):\n  " + "\n  ".join(lines), file=sys.stderr)
+    if strict and (api["methods"] or api["no_type"] or api["no_details"] or api["no_table"] or small):
+        raise SystemExit("docs: --strict: the API reference or the figures are incomplete (see above)")
+    return api, small
 
 
 def process(workers=0, force=False):
@@ -607,7 +750,7 @@ def stage(proc, dest, cfg=None):
     sb = dest / "sidebar.yml"
     if sb.exists():
         text = sb.read_text()
-        for a, b in renames.items(): text = re.sub(rf"(?m)^(\s*-\s*){re.escape(a)}\s*$", rf"\g<1>{b}", text)
+        for a, b in renames.items(): text = re.sub(rf"(?m)^(\s*-\s*(?:href:\s*)?){re.escape(a)}\s*$", rf"\g<1>{b}", text)
         sb.write_text(text)
     return renames
 
@@ -666,9 +809,17 @@ def write_readme(index_md, readme, site_dir):
     Path(readme).write_text(text, encoding="utf-8")
 
 
-def build(out=None, workers=0, force=False, quiet=True):
-    "Build the site into `out` (default: settings.ini's doc_path, i.e. docs/). Returns the output folder."
+def build(out=None, workers=0, force=False, quiet=True, strict=False):
+    """Build the site into `out` (default: settings.ini's doc_path, i.e. docs/). Returns the output folder.
+    `strict`: fail on what `report` finds (for now it only prints it)."""
+    import site_figures
     t0 = time.time()
+    url, clones = repository(), colab_clone_urls()
+    wrong = sorted(nb for nb, u in clones.items() if u.rstrip("/") != url)
+    if wrong: raise SystemExit(f"docs: the Colab setup cell of {', '.join(wrong[:4])}{' ...' if len(wrong) > 4 else ''} "
+                               f"clones {clones[wrong[0]]}, not settings.ini's git_url {url}: run python tools/docs.py --sync-repo")
+    elsewhere = hardcoded_repository(url)
+    if elsewhere: print("docs: another repository than settings.ini's is written in:", ", ".join(elsewhere[:8]), file=sys.stderr)
     cfg, proc = process(workers=workers, force=force)
     bad = check_cards(proc)
     if bad: raise SystemExit("docs: show_doc cards show what a signature must not:\n  " + "\n  ".join(bad))
@@ -681,10 +832,12 @@ def build(out=None, workers=0, force=False, quiet=True):
         stage(proc, src, cfg)
         qy = src / "_quarto.yml"  # a Markdown copy of every page (`page.llms.md`) and llms.txt; README from the index's
         qy.write_text(re.sub(r"(?m)^website:\n", "website:\n  llms-txt: true\n", qy.read_text(), count=1))
+        figures = {nb.stem: site_figures.notebook_figures(nb) for nb in src.glob("*.ipynb")}  # alt text, sizes
         site = sd_build(src, quiet=quiet)
         for w in site.warnings: print("smalldocs warning:", w, file=sys.stderr)
         postprocess(site.out, cfg.doc_host.rstrip("/") + "/" + cfg.doc_baseurl.strip("/"))
-        _chrome.decorate(site.out)  # the site's chrome (tools/site_chrome.py)
+        _chrome.decorate(site.out, figures)  # the site's chrome and figures (tools/site_chrome.py, site_figures.py)
+        report(site.out, figures, strict)
         if out.exists(): shutil.rmtree(out)
         shutil.copytree(site.out, out)
     (out / ".nojekyll").touch()  # GitHub Pages: serve site_libs/ as is
@@ -698,8 +851,17 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", help="output folder (default: docs/)")
     p.add_argument("--force", action="store_true", help="reprocess every notebook, ignoring the _proc/ cache")
+    p.add_argument("--strict", action="store_true", help="fail on methods without a card, undocumented parameters "
+                   "and figures with text under 9 pt (reported only, without it)")
+    p.add_argument("--sync-repo", action="store_true", help="make every notebook's Colab setup cell clone settings.ini's "
+                   "git_url (after a fork changes user or repo), list other places that name a repository, and stop")
     a = p.parse_args()
-    try: build(a.out, force=a.force)
+    if a.sync_repo:
+        changed = sync_colab_cells()
+        print(f"Colab setup cells now clone {repository()}: {len(changed)} notebooks changed", *changed)
+        for line in hardcoded_repository(): print("still names another repository:", line)
+        sys.exit(0)
+    try: build(a.out, force=a.force, strict=a.strict)
     except Exception as e:
         if type(e).__name__ != "SiteError": raise
         sys.exit(str(e))  # a page breaks a rule: one line naming it, no traceback

@@ -93,9 +93,42 @@ def sidebar_groups(nbs_path):
     return groups
 
 
+# A lesson's label, the same in the sidebar, the breadcrumbs, previous/next, its heading and the links to it from
+# prose: its number (from the notebook's file name, so a renumbering follows by itself) and its title.
+LABEL_SEP = " · "
+NUMBER = re.compile(r"^(\d+[a-z]?)_")
+
+
+def lesson_number(nb):
+    "The number in a notebook's file name (`02_gemma_rope.ipynb` -> `02`, `03a_x` -> `03a`), or None."
+    m = NUMBER.match(Path(nb).name)
+    return m.group(1) if m else None
+
+
+def lesson_title(nb):
+    """A notebook's title as nbdev reads it: the `title:` of its front matter, else its first `# ` heading, as plain
+    text (no backticks or emphasis); else its file name."""
+    try: cells = json.loads(Path(nb).read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError): cells = []
+    for c in cells:
+        src = "".join(c.get("source", ""))
+        m = re.search(r"(?m)^title:\s*(.+?)\s*$", src) if c.get("cell_type") == "raw" else None
+        m = m or (re.search(r"(?m)^#\s+(.+?)\s*#*\s*$", src) if c.get("cell_type") == "markdown" else None)
+        if m: return re.sub(r"[`*]|^[\"']|[\"']$", "", m.group(1)).strip()
+    return Path(nb).stem
+
+
+def lesson_label(nb):
+    "`02 · Rotary position embeddings`: the lesson's number and title (its title alone when it has no number)."
+    n = lesson_number(nb)
+    return f"{n}{LABEL_SEP}{lesson_title(nb)}" if n else lesson_title(nb)
+
+
 def write_sidebar(nbs_path=None):
     """Write `nbs/sidebar.yml`: the index, then one Quarto section per course part (`- section: "1. ..."` with its
-    `contents:`). Without parts in the index, nbdev's flat sidebar is left as it is. Returns the groups."""
+    `contents:`), each lesson as `- href: 02_gemma_rope.ipynb` with its label as `text:` (`02 · Rotary position
+    embeddings`), which the breadcrumbs repeat. Without parts in the index, nbdev's flat sidebar is left as it is.
+    Returns the groups."""
     nbs_path = Path(nbs_path) if nbs_path else ROOT / "nbs"
     groups = sidebar_groups(nbs_path)
     if not groups or groups[0][0] == UNLISTED:
@@ -104,7 +137,8 @@ def write_sidebar(nbs_path=None):
     q = lambda s: json.dumps(s, ensure_ascii=False)  # a JSON string is a YAML string
     lines = ["website:", "  sidebar:", "    contents:", "      - index.ipynb"]
     for title, names in groups:
-        lines += [f"      - section: {q(title)}", "        contents:"] + [f"          - {n}" for n in names]
+        lines += [f"      - section: {q(title)}", "        contents:"]
+        for n in names: lines += [f"          - href: {n}", f"            text: {q(lesson_label(nbs_path / n))}"]
     (nbs_path / "sidebar.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return groups
 
@@ -304,13 +338,73 @@ def plain_search_maths(site):
     return changed
 
 
-def decorate(site_dir):
-    "Everything above, on the built site in `site_dir`, then `check_site` (which raises on a broken rule)."
-    site = Path(site_dir)
+# Code as wide as it is written: a block with a line longer than the text column holds at a laptop's width (1366 px:
+# a 750 px column, code at .78rem) is marked `column-page-right`, Quarto's class for content that also takes the
+# margin's room on a wide screen (nbs/styles.css; smalldocs.js hides the table of contents while one passes under it).
+WIDE_CODE = 88  # characters
+CODE_BLOCK = re.compile(r'(<div class="(?:code-copy-outer-scaffold|sourceCode|cell-output cell-output-(?:stdout|display))")'
+                        r'([^>]*>(?:\s*<div class="sourceCode"[^>]*>)?\s*<pre\b[^>]*>)(.*?)(</pre>)', re.S)
+
+
+def code_width(code_html):
+    "The longest line, in characters, of a code block's HTML."
+    return max((len(l) for l in html.unescape(re.sub(r"<[^>]+>", "", code_html)).split("\n")), default=0)
+
+
+def widen_code(page_html):
+    "Mark each code block (a cell's source, a folded source, a card's signature, a text output) wider than `WIDE_CODE`."
+    def mark(m):
+        if code_width(m.group(3)) <= WIDE_CODE: return m.group(0)
+        return m.group(1)[:-1] + ' sd-code-wide column-page-right"' + m.group(2) + m.group(3) + m.group(4)
+    return CODE_BLOCK.sub(mark, page_html)
+
+
+# A card's parameter table (`| | Type | Default | Details |`, tools/docs.py's `parameter_table`) is marked
+# `sd-params`: on a phone nbs/styles.css stacks each row, name, type and default on one line, the details beneath.
+PARAMS_TABLE = re.compile(r'<table class="([^"]*)">(\s*<thead>\s*<tr>\s*<th>\s*</th>\s*<th>Type</th>\s*<th>Default</th>'
+                          r'\s*<th>Details</th>)')
+
+
+def stack_parameter_tables(page_html):
+    return PARAMS_TABLE.sub(lambda m: f'<table class="{m.group(1)} sd-params">{m.group(2)}', page_html)
+
+
+H1 = re.compile(r'(<h1 class="title">)(.*?)(</h1>)', re.S)
+NAV_TEXT = re.compile(r'(<a href="([^"#]+)"[^>]*class="pagination-link"[^>]*>.*?<span class="nav-page-text">)(.*?)(</span>)', re.S)
+
+
+def number_lessons(page_html, labels, own=None):
+    """The lesson's number before its title (`<span class="sd-lesson-number">02 · </span>`), and the previous / next
+    links written as the lessons' labels (`labels`: page -> `02 · Rotary position embeddings`; the sidebar and the
+    breadcrumbs have them from nbs/sidebar.yml)."""
+    label = labels.get(own)
+    if label and LABEL_SEP in label and 'class="sd-lesson-number"' not in page_html:
+        number = label.split(LABEL_SEP, 1)[0]
+        page_html = H1.sub(lambda m: f'{m.group(1)}<span class="sd-lesson-number">{html.escape(number)}{LABEL_SEP}</span>'
+                                     f'{m.group(2)}{m.group(3)}', page_html, count=1)
+    def nav(m):
+        target = labels.get(m.group(2).removeprefix("./"))
+        return m.group(0) if not target else f"{m.group(1)}{html.escape(target)}{m.group(4)}"
+    return NAV_TEXT.sub(nav, page_html)
+
+
+def lesson_labels(nbs_path=None):
+    "Page name -> lesson label, for every notebook of `nbs_path` (nbs/) but the index."
+    nbs_path = Path(nbs_path) if nbs_path else ROOT / "nbs"
+    return {_page_name(nb): lesson_label(nb) for nb in sorted(nbs_path.glob("*.ipynb")) if nb.name != "index.ipynb"}
+
+
+def decorate(site_dir, figures=None, nbs_path=None):
+    """Everything above, on the built site in `site_dir`, then `check_site` (which raises on a broken rule).
+    `figures`: {page stem: tools/site_figures.py's `notebook_figures` of its notebook}, for the figures' alt text."""
+    import site_figures
+    site, labels = Path(site_dir), lesson_labels(nbs_path)
     local_fonts(site)
     for page in site.rglob("*.html"):
+        site_figures.figures_to_files(page, (figures or {}).get(page.stem))
         text = page.read_text(encoding="utf-8")
         new = mark_long_maths(mobile_toc(text))
+        new = number_lessons(stack_parameter_tables(widen_code(new)), labels, page.relative_to(site).as_posix())
         if new != text: page.write_text(new, encoding="utf-8")
     plain_search_maths(site)
     check_site(site)
@@ -384,10 +478,33 @@ def _sidebar_order(index_html):
     return out
 
 
+PAGE_LIMIT = 300_000  # bytes of HTML in a page (its pictures are files beside it)
+
+
+def figure_problems(page_html):
+    """What breaks the figure rules on a page: a picture inlined as base64, without alt text, not loaded lazily, or not
+    in a link to its own file (a tap opens it full size); a card's parameter table not marked to stack on a phone."""
+    out = []
+    for m in re.finditer(r"<img\b[^>]*>", page_html):
+        tag = m.group(0)
+        src = (re.search(r'\ssrc="([^"]*)"', tag) or [None, ""])[1]
+        what = f"<img {src[:40]}>"
+        if src.startswith("data:"): out.append(f"{what} is inlined as base64 (pictures are files)")
+        if not (re.search(r'\salt="([^"]*)"', tag) or [None, ""])[1].strip(): out.append(f"{what} has no alt text")
+        if not re.search(r'\sloading="lazy"', tag): out.append(f"{what} is not loaded lazily")
+        link = re.search(r'<a\b[^>]*\shref="([^"]*)"[^>]*>\s*(?:<[^a/][^>]*>\s*)*$', page_html[max(0, m.start() - 600):m.start()])
+        if not src.startswith("data:") and (not link or html.unescape(link.group(1)) != html.unescape(src)):
+            out.append(f"{what} has no link to its full size")
+    if re.search(r'<table class="(?![^"]*sd-params)[^"]*">\s*<thead>\s*<tr>\s*<th>\s*</th>\s*<th>Type</th>', page_html):
+        out.append("a parameter table is not marked to stack on a phone (sd-params)")
+    return out
+
+
 def check_site(site_dir):
     """Raise `SiteError` (one line: page, problem, and how many more) if a page of the site breaks a rule that the
     files show: a machine path; a resource (script, style sheet, font, image, frame) from another host, or a style
-    sheet importing one; previous/next links missing or not following the sidebar's order; no favicon."""
+    sheet importing one; previous/next links missing or not following the sidebar's order; no favicon; a picture
+    inlined, without alt text, not lazy or without a link to its file; a page over `PAGE_LIMIT` bytes."""
     site = Path(site_dir)
     problems = []
     paths = machine_path_patterns()
@@ -412,6 +529,9 @@ def check_site(site_dir):
             if m: problems.append(f"{rel}: a <style> loads {m.group(1)} from another host")
         if not tags.icons:
             problems.append(f"{rel}: no favicon (<link rel=icon>)")
+        problems += [f"{rel}: {p}" for p in figure_problems(text)]
+        if len(text.encode("utf-8")) > PAGE_LIMIT:
+            problems.append(f"{rel}: {len(text.encode('utf-8')) // 1000} KB of HTML, over {PAGE_LIMIT // 1000} KB")
         for icon in tags.icons:
             if not OFFSITE.match(icon) and not (page.parent / icon.split("#")[0].split("?")[0]).is_file():
                 problems.append(f"{rel}: favicon {icon} is missing")

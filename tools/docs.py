@@ -546,10 +546,10 @@ def repository():
     return get_config(path=ROOT).git_url.rstrip("/")
 
 
-def colab_clone_urls():
+def colab_clone_urls(nbs_path=None):
     "{notebook: the URL its first code cell (the Colab setup cell) clones} for every notebook of nbs/."
     out = {}
-    for nb in sorted((ROOT / "nbs").glob("*.ipynb")):
+    for nb in sorted(Path(nbs_path or ROOT / "nbs").glob("*.ipynb")):
         cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
         first = next((c for c in cells if c["cell_type"] == "code"), None)
         m = CLONE_URL.search("".join(first["source"])) if first else None
@@ -557,11 +557,11 @@ def colab_clone_urls():
     return out
 
 
-def sync_colab_cells(url=None):
+def sync_colab_cells(url=None, nbs_path=None):
     """Make the Colab setup cell of every notebook clone `url` (default: settings.ini's `git_url`), changing nothing
     else in the notebook (its JSON is rewritten as nbdev writes it). Returns the notebooks changed."""
     url, changed = url or repository(), []
-    for nb in sorted((ROOT / "nbs").glob("*.ipynb")):
+    for nb in sorted(Path(nbs_path or ROOT / "nbs").glob("*.ipynb")):
         data = json.loads(nb.read_text(encoding="utf-8"))
         first = next((c for c in data["cells"] if c["cell_type"] == "code"), None)
         if first is None: continue
@@ -660,8 +660,9 @@ def report(site, figures=None, strict=False):
     lines = [f"{len(api['methods'])} public methods of exported classes without a card ({', '.join(api['methods'][:6])} ...)",
              f"{len(api['no_type'])} of {api['rows']} parameter rows without a type, {len(api['no_details'])} without details",
              f"{len(api['no_table'])} cards with parameters but no parameter table",
-             f"{len(small)} figures whose text is shown under 9 pt (laptop or phone column): "
-             + ", ".join(f"{p}:{Path(f).name} {s['laptop']}/{s['phone']} pt" for p, f, s in small[:5]) + " ..."]
+             f"{len(small)} figures whose text is shown under 9 pt: {sum(s['laptop'] < 9 for *_, s in small)} in the "
+             f"column at 1366 px, {sum(s['phone'] < 9 for *_, s in small)} at 390 px (estimated; laptop/phone pt: "
+             + ", ".join(f"{p}:{Path(f).name} {s['laptop']}/{s['phone']}" for p, f, s in small if s['laptop'] < 9) + ")"]
     print("docs (report only" + (", strict" if strict else "") + "):\n  " + "\n  ".join(lines), file=sys.stderr)
     if strict and (api["methods"] or api["no_type"] or api["no_details"] or api["no_table"] or small):
         raise SystemExit("docs: --strict: the API reference or the figures are incomplete (see above)")

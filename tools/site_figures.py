@@ -170,7 +170,7 @@ def notebook_figures(nb_path, page_title=None):
         if cell.get("cell_type") != "code": continue
         opts, code = cell_options(src)
         alt, how = None, None
-        sizes = [float(x) for x in re.findall(r"\b(?:fontsize|labelsize|size)\s*=\s*(\d+(?:\.\d+)?)\b", code)]
+        sizes = [float(x) for x in re.findall(r"\b(?:fontsize|labelsize|titlesize)\s*=\s*(\d+(?:\.\d+)?)\b", code)]
         for o in cell.get("outputs", []):
             data = o.get("data") or {}
             mime = next((k for k in EXT if k in data), None)
@@ -287,8 +287,11 @@ def figure_text_sizes(site, columns=None, figures=None, min_pt=9.0):
             src, w = _attr(tag, "src") or "", _attr(tag, "width")
             path = page.parent / src
             if not w or not path.is_file(): continue
-            info = figs.get(_digest(path.read_bytes()), {})
-            if not info: continue  # not a figure a notebook drew (a photograph, a picture written in Markdown)
+            data = path.read_bytes()
+            info = figs.get(_digest(data))
+            png = _png_size(data)
+            if info is None and not (png and png[2] and png[2] >= 2 * MPL_DPI - 10): continue  # not a figure drawn here
+            info = info or {}
             pt = info.get("font_pt") or MPL_FONT_PT
             wide = "sd-figure-wide" in text[max(0, text.find(tag) - 400):text.find(tag)]
             shown = {}

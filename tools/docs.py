@@ -23,12 +23,22 @@ And the code is on the page:
   `_ScalarMeta`, `jaxlib.`, `site-packages` or a machine path in any card;
 - a last step (`tidy`) drops stderr and empty outputs, link syntax inside a card's code and a card heading that
   repeats the section heading above it, and links notebook names in prose (`23_demo_tiny_model`) to their pages.
-`tools/site_chrome.py` groups the sidebar (`write_sidebar`) and adds the site's chrome (`decorate`).
+`tools/site_chrome.py` groups the sidebar (`write_sidebar`) and adds the site's chrome (`decorate`): lesson labels
+(`02 · Rotary position embeddings`, here also in the prose's links), code as wide as it is written at a laptop's width,
+parameter tables that stack on a phone; `tools/site_figures.py` makes the figures files, lazy, with alt text and a
+link to their full size. The build fails when a page breaks one of these rules (`check_site`).
+
+The repository is named once, in settings.ini (`user`, `repo`; `git_url`, `doc_host` and `doc_baseurl` derive from
+them): the Colab, source and "Report an issue" links follow it; the Colab setup cell of every notebook clones it
+(`--sync-repo` rewrites those cells after a fork changes it; the build fails while one disagrees).
+
+Report only, for now (`--strict` fails on them): public methods of exported classes without a card, parameters without
+a type or a line of detail (`api_report`), figures whose text is shown under 9 pt (`site_figures.figure_text_sizes`).
 
 `nbdev_docs` still works wherever Quarto exists: this script writes only what nbdev itself writes (nbs/_quarto.yml,
 nbs/nbdev.yml, nbs/sidebar.yml, _proc/) plus the output folder. (Under Quarto the two problems above remain.)
 
-Run: python tools/docs.py [--out DIR] [--force]
+Run: python tools/docs.py [--out DIR] [--force] [--strict]; python tools/docs.py --sync-repo
 """
 import argparse, json, os, re, shutil, sys, tempfile, time
 from pathlib import Path
@@ -594,6 +604,8 @@ def hardcoded_repository(url=None):
 
 # ---------------------------------------------------------------- report-only checks (strict later: --strict)
 
+STRICT = False  # True once every public method has its card and every figure is drawn to size (issue 28, item 4)
+
 
 def _card_params(sig):
     "The parameters a card's signature names (`self`/`cls`, `/` and `*` left out), or None when it does not parse."
@@ -810,7 +822,7 @@ def write_readme(index_md, readme, site_dir):
     Path(readme).write_text(text, encoding="utf-8")
 
 
-def build(out=None, workers=0, force=False, quiet=True, strict=False):
+def build(out=None, workers=0, force=False, quiet=True, strict=None):
     """Build the site into `out` (default: settings.ini's doc_path, i.e. docs/). Returns the output folder.
     `strict`: fail on what `report` finds (for now it only prints it)."""
     import site_figures
@@ -838,7 +850,7 @@ def build(out=None, workers=0, force=False, quiet=True, strict=False):
         for w in site.warnings: print("smalldocs warning:", w, file=sys.stderr)
         postprocess(site.out, cfg.doc_host.rstrip("/") + "/" + cfg.doc_baseurl.strip("/"))
         _chrome.decorate(site.out, figures)  # the site's chrome and figures (tools/site_chrome.py, site_figures.py)
-        report(site.out, figures, strict)
+        report(site.out, figures, STRICT if strict is None else strict)
         if out.exists(): shutil.rmtree(out)
         shutil.copytree(site.out, out)
     (out / ".nojekyll").touch()  # GitHub Pages: serve site_libs/ as is
@@ -862,7 +874,7 @@ if __name__ == "__main__":
         print(f"Colab setup cells now clone {repository()}: {len(changed)} notebooks changed", *changed)
         for line in hardcoded_repository(): print("still names another repository:", line)
         sys.exit(0)
-    try: build(a.out, force=a.force, strict=a.strict)
+    try: build(a.out, force=a.force, strict=a.strict or None)
     except Exception as e:
         if type(e).__name__ != "SiteError": raise
         sys.exit(str(e))  # a page breaks a rule: one line naming it, no traceback

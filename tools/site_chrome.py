@@ -12,13 +12,18 @@ tools/docs.py calls two functions here:
   collapsible "On this page" at its top, which nbs/styles.css shows on narrow screens only (smalldocs hides the
   margin there); inline formulas too long for a phone's line are marked to scroll there; the maths in
   `search.json` is written as plain text (`\\frac{x}{y}` -> `x/y`, `\\epsilon` -> ε) so that no raw LaTeX shows
-  in search results; then `check_site(site_dir)`.
+  in search results; every lesson's number before its title and in the previous / next links (`number_lessons`:
+  the sidebar and breadcrumbs have the same labels from `write_sidebar`); code blocks longer than the text column
+  holds at 1366 px marked to take the margin's room too (`widen_code`); the cards' parameter tables marked to stack
+  on a phone (`stack_parameter_tables`); the figures made files, lazy, with alt text and a link to their full size
+  (tools/site_figures.py); then `check_site(site_dir)`.
 
 `check_site(site_dir)` raises `SiteError`, one line naming the page and the problem, when a page breaks a rule that
 can be read from the files: a path of the build machine in a page (or in search.json, llms.txt, a Markdown copy),
 a script, style sheet, font, image or frame loaded from another host, a style sheet importing from another host,
-previous / next links missing or out of the sidebar's order, a missing favicon. What needs a browser (console
-errors, requests made, widths, contrast) is checked by tests/test_docs.py.
+previous / next links missing or out of the sidebar's order, a missing favicon, a picture inlined as base64, without
+alt text, not lazy or not in a link to its file, a parameter table not marked to stack, a page over 300 KB. What needs
+a browser (console errors, requests made, widths, sideways scrolling, contrast) is checked by tests/test_docs.py.
 """
 import html, json, os, re, sys, tempfile
 from pathlib import Path

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from paligemma import Sampler, load_checkpoint
-from paligemma.checkpoints import config_from_hf, model_from_hf
+from paligemma.formats.hf import config_from_hf, model_from_hf
 from paligemma.testing import load_reference
 from hf_utils import hf_random_model, hf_state_numpy, hf_tiny_config
 from test_bigvision import config_from_reference

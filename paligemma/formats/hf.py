@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 from flax import nnx
+from safetensors import safe_open
 from ..gemma.transformer import GemmaConfig
 from ..vit.model import ViTConfig
 from ..model import PaliGemma, PaliGemmaConfig
@@ -250,7 +251,6 @@ class _LazyTensor:
 class SafetensorsCheckpoint(Mapping):
     "Read-only mapping over the tensors of one safetensors file or of the shards named by an index."
     def __init__(self, path):
-        from safetensors import safe_open
         path = Path(path)
         if path.name.endswith(".index.json"):
             try: weight_map = json.loads(path.read_text())["weight_map"]

@@ -31,7 +31,7 @@ def hf_model_for(config, seed: int = 0, dtype: str = "float32"):
     "A transformers PaliGemma with the shape of our `config`, random weights from `seed`, in `dtype`, eval mode."
     import torch
     from transformers import PaliGemmaConfig as HFConfig, PaliGemmaForConditionalGeneration
-    from paligemma.checkpoints import config_to_hf
+    from paligemma.formats.hf import config_to_hf
     torch.manual_seed(seed)
     previous = torch.get_default_dtype()
     torch.set_default_dtype(getattr(torch, dtype))  # build in the target dtype: a full-size float32 copy is 11.7 GB
@@ -58,7 +58,7 @@ def random_inputs(config, batch: int, text_len: int, seed: int = 0):
 
 def our_model_from(hf_model, config, **kw):
     "Our model with the transformers model's weights."
-    from paligemma.checkpoints import model_from_hf
+    from paligemma.formats.hf import model_from_hf
     state = {k: v.detach().float().numpy() for k, v in hf_model.state_dict().items()}
     return model_from_hf(state, config, **kw)
 

@@ -95,7 +95,7 @@ def build(config_name, dtype, layers="default", seed=0):
 
 def ours_from_hf_state(config, state, dtype):
     import jax.numpy as jnp
-    from paligemma.checkpoints import model_from_hf
+    from paligemma.formats.hf import model_from_hf
     return model_from_hf(state, config, dtype=jnp.bfloat16 if dtype == "bfloat16" else jnp.float32,
                          compute_dtype=jnp.float32)
 
@@ -119,7 +119,7 @@ def side_main(args):
     config = config_for(args.config)
     if args.layers != "default": config = config.replace(llm=config.llm.replace(stack_layers=args.layers == "stacked"))
     if args.side == "ours":
-        from paligemma.checkpoints import SafetensorsCheckpoint  # lazy: one tensor read at a time
+        from paligemma.formats.hf import SafetensorsCheckpoint  # lazy: one tensor read at a time
         impl = Ours(ours_from_hf_state(config, SafetensorsCheckpoint(args.weights), args.dtype))
     else:
         from safetensors.torch import load_file

@@ -24,8 +24,7 @@ def peak_rss() -> int:
 def write(path: Path, dtype: str, config_name: str) -> int:
     import jax.numpy as jnp
     from flax import nnx
-    from paligemma.checkpoints import abstract_model
-    from paligemma.saving import bigvision_name, write_npz
+    from paligemma.formats.bigvision import abstract_model, bigvision_name, write_npz
     np_dtype = np.dtype(jnp.dtype(dtype))
     state = nnx.to_flat_state(nnx.state(abstract_model(config_for(config_name))))
     shapes = sorted((bigvision_name("/".join(map(str, k))), tuple(v.get_value().shape)) for k, v in state)

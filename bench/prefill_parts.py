@@ -32,7 +32,7 @@ def main():
     args = ap.parse_args()
     import jax, jax.numpy as jnp, torch
     from flax import nnx
-    from paligemma.checkpoints import model_from_hf
+    from paligemma.formats.hf import model_from_hf
     from paligemma.gemma.cache import KVCache, prefill
     torch.set_num_threads(2)
     config = config_for(args.config)

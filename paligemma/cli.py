@@ -128,9 +128,8 @@ def _read_images(paths) -> list:
 def _model_files(args) -> tuple[Path, Path, Path | None, bool]:
     "(weights, tokenizer, mask decoder or None, shipped?) from the flags, a checkpoint's companions or the package."
     from paligemma.demo import tiny_model
-    from paligemma.hub import is_hub_uri, resolve_checkpoint
+    from paligemma.hub import is_hub_uri, resolve_checkpoint, resolve_tokenizer
     from paligemma.saving import companion_paths
-    from paligemma.tokenizer import tokenizer_path
     vae = Path(args.vae) if args.vae else None
     if args.checkpoint is None:
         if args.tokenizer is not None: raise ValueError("--tokenizer needs --checkpoint (the shipped model has its own)")
@@ -141,7 +140,7 @@ def _model_files(args) -> tuple[Path, Path, Path | None, bool]:
             ckpt = resolve_checkpoint(args.checkpoint, dtype=args.dtype)  # hf:// and kaggle:// via the hub's cache
             if not ckpt.exists(): raise FileNotFoundError(f"checkpoint not found: {ckpt}")
             companions = {kind: p for kind, p in companion_paths(ckpt).items() if p.is_file()}
-            tok = tokenizer_path(args.tokenizer) if args.tokenizer else companions.get("tokenizer")
+            tok = resolve_tokenizer(args.tokenizer) if args.tokenizer else companions.get("tokenizer")
             vae = vae or companions.get("vae")
         if tok is None:
             raise ValueError("--checkpoint needs --tokenizer: the SentencePiece model it was trained with "

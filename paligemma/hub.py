@@ -8,16 +8,13 @@ import contextlib
 import importlib
 from pathlib import Path
 import jax.numpy as jnp
+from .io import CheckpointError
 
 # %% auto #0
-__all__ = ['CheckpointError', 'HubError', 'is_hub_uri', 'parse_hf_uri', 'hf_snapshot', 'hf_file', 'npz_file_dtype', 'pick_npz',
-           'parse_kaggle_uri', 'kaggle_npz', 'resolve_checkpoint']
+__all__ = ['HubError', 'is_hub_uri', 'parse_hf_uri', 'hf_snapshot', 'hf_file', 'npz_file_dtype', 'pick_npz', 'parse_kaggle_uri',
+           'kaggle_npz', 'resolve_checkpoint', 'resolve_tokenizer']
 
 # %% ../nbs/12_hub.ipynb #f1119b43
-class CheckpointError(ValueError):
-    "A checkpoint that does not fit the model: missing, extra or misshapen parameters, or an unreadable file."
-
-
 class HubError(CheckpointError):
     "An `hf://` or `kaggle://` checkpoint that cannot be fetched: missing extra, no access, offline and not cached."
 
@@ -150,3 +147,17 @@ def resolve_checkpoint(path, *, dtype=None) -> Path:
     if not any(folder.glob("*.safetensors")):
         raise HubError(f"{path} holds no safetensors weights (a big_vision repo? name its .npz: hf://{repo}/FILE.npz)")
     return folder
+
+# %% ../nbs/12_hub.ipynb #r7c0e1a2
+def resolve_tokenizer(path) -> Path:
+    "A local SentencePiece file: a local path as given, or `hf://ORG/NAME[@REVISION][/FILE]` (default tokenizer.model)."
+    if isinstance(path, str) and path.startswith("kaggle://"):
+        raise HubError(f"{path}: Kaggle's PaliGemma models hold no tokenizer; use big_vision's "
+                       "gs://big_vision/paligemma_tokenizer.model, or hf://google/paligemma-3b-pt-224")
+    if not is_hub_uri(path): return Path(path)
+    try: return hf_file(path, "tokenizer.model")
+    except HubError as e:
+        if " has no file " not in str(e): raise
+        raise HubError(f"{e}: PaliGemma 2 repos ship only tokenizer.json; the same SentencePiece model is "
+                       "hf://google/paligemma-3b-pt-224 (tokenizer.model) or "
+                       "gs://big_vision/paligemma_tokenizer.model") from None

@@ -4,152 +4,18 @@
 
 # %% ../nbs/14_saving.ipynb #38c22480
 from __future__ import annotations
-import json
-import os
 import shutil
-import struct
-import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
-import ml_dtypes
-from flax import nnx
-from .checkpoints import CheckpointError, bigvision_name, config_to_hf, hf_rules, hf_saved_key
 from .model import PaliGemma
-from .nn import stacked_name
+from .io import CheckpointError, write_atomic
+from .formats.bigvision import npz_arrays, npz_writer
+from .formats.hf import hf_writes
 
 # %% auto #0
-__all__ = ['write_atomic', 'write_npz', 'npz_arrays', 'hf_tensors', 'write_safetensors', 'companion_paths', 'save_checkpoint']
-
-# %% ../nbs/14_saving.ipynb #36f6d595
-def _cast(a: np.ndarray, dtype) -> np.ndarray:
-    return a if dtype is None else a.astype(dtype, copy=False)
-
-
-def write_atomic(
-    writes: Sequence[tuple[Path, Callable[[Path], None]]],  # (destination, function writing the file at a given path)
-) -> None:
-    "Write each destination as `NAME.partial`, then rename all into place in order; on any failure remove them."
-    partial = []
-    try:
-        for path, write in writes:
-            partial.append(path.with_name(path.name + ".partial"))
-            write(partial[-1])
-        for (path, _), tmp in zip(writes, partial): os.replace(tmp, path)
-    finally:
-        for tmp in partial: tmp.unlink(missing_ok=True)
-
-
-def _npz_writer(arrays: Iterable[tuple[str, np.ndarray]]) -> Callable[[Path], None]:
-    def write(path: Path):
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for name, a in arrays:
-                with zf.open(name + ".npy", "w", force_zip64=True) as f:
-                    np.lib.format.write_array(f, np.ascontiguousarray(a), allow_pickle=False)
-    return write
-
-
-def write_npz(
-    path,  # destination `.npz`
-    arrays: Iterable[tuple[str, np.ndarray]],  # (member name without `.npy`, array), consumed one at a time
-) -> Path:
-    "Write arrays into an uncompressed `.npz` one member at a time."
-    path = Path(path)
-    write_atomic([(path, _npz_writer(arrays))])
-    return path
-
-# %% ../nbs/14_saving.ipynb #72d99f5f
-class _Param:
-    "A parameter under its checkpoint name: shape, dtype and a reader (a list of layers is stacked on axis 0)."
-    def __init__(self, variables: list):  # [(layer index or None, nnx.Variable)]
-        self.variables = sorted(variables, key=lambda iv: -1 if iv[0] is None else iv[0])
-        first, stacked = self.variables[0][1], self.variables[0][0] is None
-        self.shape = tuple(first.shape) if stacked else (len(self.variables), *first.shape)
-        self.dtype = first.dtype
-
-    def read(self) -> np.ndarray:
-        "The value, one array: the stacked parameter itself, or the list's layers stacked (one copy, transient)."
-        values = [np.asarray(v.get_value()) for _, v in self.variables]
-        return values[0] if self.variables[0][0] is None else np.stack(values)
-
-
-def _flat_params(model: PaliGemma) -> dict[str, _Param]:
-    groups = {}
-    for path, v in nnx.to_flat_state(nnx.state(model)):
-        name, i = stacked_name(path)
-        groups.setdefault(name, []).append((i, v))
-    return {name: _Param(vs) for name, vs in groups.items()}
-
-
-def npz_arrays(model: PaliGemma, dtype=None) -> Iterator[tuple[str, np.ndarray]]:
-    "The model's parameters as (big_vision key, numpy array), one at a time, cast to `dtype` if given."
-    for path, p in sorted(_flat_params(model).items(), key=lambda kv: bigvision_name(kv[0])):
-        yield bigvision_name(path), _cast(p.read(), dtype)
-
-
-# %% ../nbs/14_saving.ipynb #cd8a5018
-def hf_tensors(model: PaliGemma, dtype=None) -> Iterator[tuple[str, np.ndarray]]:
-    "The model's parameters as (transformers name, contiguous numpy array in torch layout), one at a time."
-    params, config = _flat_params(model), model.config
-    rules = hf_rules(config.llm.post_norms)
-    missing = sorted(set(params) - {r.param for r in rules})
-    if missing: raise CheckpointError(f"no Hugging Face name for parameter(s): {', '.join(missing)}")
-    for r in rules:
-        a = params[r.param].read()
-        for i in range(a.shape[0]) if r.per_layer else [None]:
-            yield hf_saved_key(r.hf.format(i=i)), np.ascontiguousarray(_cast(r.save(r.piece(a, i), config), dtype))
-
-# %% ../nbs/14_saving.ipynb #244c9828
-_ST_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(ml_dtypes.bfloat16): "BF16",
-              np.dtype(np.float64): "F64", np.dtype(np.int32): "I32", np.dtype(np.int64): "I64"}
-
-
-def _safetensors_writer(specs, tensors, metadata=None) -> Callable[[Path], None]:
-    header, offset = {}, 0
-    for name, shape, dtype in specs:
-        dtype = np.dtype(dtype)
-        if dtype not in _ST_DTYPES: raise CheckpointError(f"safetensors cannot hold {name!r} of dtype {dtype}")
-        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        header[name] = dict(dtype=_ST_DTYPES[dtype], shape=list(shape), data_offsets=[offset, offset + size])
-        offset += size
-    if metadata: header = {"__metadata__": metadata, **header}
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)  # the data starts 8-byte aligned, as the library writes it
-
-    def write(path: Path):
-        with open(path, "wb") as f:
-            f.write(struct.pack("<Q", len(raw)) + raw)
-            for (name, shape, dtype), (got, a) in zip(specs, tensors, strict=True):
-                if got != name or tuple(a.shape) != tuple(shape) or a.dtype != np.dtype(dtype):
-                    raise CheckpointError(f"tensor {got!r} {a.shape} {a.dtype} does not match its header entry "
-                                          f"{name!r} {tuple(shape)} {np.dtype(dtype)}")
-                np.ascontiguousarray(a).tofile(f)
-    return write
-
-
-def write_safetensors(
-    path,  # destination `.safetensors`
-    specs: list[tuple[str, tuple[int, ...], np.dtype]],  # (name, shape, dtype) of every tensor, in write order
-    tensors: Iterable[tuple[str, np.ndarray]],  # the same tensors, in the same order, produced one at a time
-    metadata: dict[str, str] | None = None,
-) -> Path:
-    "Write a safetensors file tensor by tensor: the header from `specs`, then each array's bytes."
-    path = Path(path)
-    write_atomic([(path, _safetensors_writer(specs, tensors, metadata))])
-    return path
-
-# %% ../nbs/14_saving.ipynb #a5958924
-def _hf_specs(model: PaliGemma, dtype=None) -> list[tuple[str, tuple[int, ...], np.dtype]]:
-    import jax
-    params, config = _flat_params(model), model.config
-    specs = []
-    for r in hf_rules(config.llm.post_norms):
-        v = params[r.param]
-        layers = range(v.shape[0]) if r.per_layer else [None]
-        out = jax.eval_shape(lambda a: r.save(r.piece(a, layers[0]), config), jax.ShapeDtypeStruct(v.shape, v.dtype))
-        specs += [(hf_saved_key(r.hf.format(i=i)), tuple(out.shape), np.dtype(dtype or out.dtype)) for i in layers]
-    return specs
+__all__ = ['companion_paths', 'save_checkpoint']
 
 # %% ../nbs/14_saving.ipynb #28d23885
 def _format_for(path: Path, format: str | None) -> str:
@@ -205,18 +71,13 @@ def save_checkpoint(
         if path.exists() and not overwrite: raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
         writes = _companions(path, tokenizer, vae)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(writes + [(path, _npz_writer(npz_arrays(model, dtype)))])
+        write_atomic(writes + [(path, npz_writer(npz_arrays(model, dtype)))])
         for stale in set(companion_paths(path).values()) - {dst for dst, _ in writes}: stale.unlink(missing_ok=True)
         return path
     if path.exists() and not path.is_dir(): raise FileExistsError(f"{path} exists and is not a folder")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise FileExistsError(f"{path} is not empty (pass overwrite=True to write into it)")
-    writes, created = _companions(path, tokenizer, vae), not path.exists()
-    specs = _hf_specs(model, dtype)
-    emb = next(d for name, _, d in specs if name == "language_model.model.embed_tokens.weight")
-    hf = dict(config_to_hf(model.config), architectures=["PaliGemmaForConditionalGeneration"], dtype=np.dtype(emb).name)
-    writes += [(path / "config.json", lambda tmp: tmp.write_text(json.dumps(hf, indent=2) + "\n")),
-               (path / "model.safetensors", _safetensors_writer(specs, hf_tensors(model, dtype), {"format": "pt"}))]
+    writes, created = _companions(path, tokenizer, vae) + hf_writes(model, path, dtype), not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     try: write_atomic(writes)
     except BaseException:

@@ -8,13 +8,10 @@ import json
 import os
 from pathlib import Path
 import numpy as np
-from flax import nnx
-from .nn import stacked_name
+from .io import bf16_view
 
 # %% auto #0
-__all__ = ['REFERENCE_ENV', 'REPO_URL', 'REFERENCE_CHECKPOINTS', 'REFERENCE_VIT_NAMES', 'ReferenceMissing',
-           'reference_candidates', 'reference_dir', 'bf16_view', 'load_reference', 'reference_config',
-           'reference_param_name', 'load_reference_params']
+__all__ = ['REFERENCE_ENV', 'REPO_URL', 'ReferenceMissing', 'reference_candidates', 'reference_dir', 'load_reference']
 
 # %% ../nbs/06_testing.ipynb #92ce1652
 REFERENCE_ENV = "PALIGEMMA_REFERENCE_DIR"
@@ -50,14 +47,6 @@ def reference_dir(*starts: Path | str) -> Path:
                            f"{REPO_URL} (they are in its reference/ folder), or set {REFERENCE_ENV} to a copy of it")
 
 # %% ../nbs/06_testing.ipynb #07ff789f
-def bf16_view(a: np.ndarray) -> np.ndarray:
-    "Arrays saved from bfloat16 come back from `np.load` as void `|V2`; view them as bfloat16."
-    if a.dtype.kind == "V" and a.dtype.itemsize == 2:
-        import ml_dtypes
-        return a.view(ml_dtypes.bfloat16)
-    return a
-
-
 def load_reference(name: str, folder: str = "bigvision") -> dict:
     "Read one reference case: `config` (dict) and every `.npz` file in it, as dicts of numpy arrays."
     path = reference_dir() / folder / name
@@ -67,69 +56,3 @@ def load_reference(name: str, folder: str = "bigvision") -> dict:
         if f.stem == "params": continue  # a checkpoint: load it with `load_checkpoint`
         with np.load(f) as z: out[f.stem] = {k: bf16_view(z[k]) for k in z.files}
     return out
-
-# %% ../nbs/06_testing.ipynb #11b6d284
-REFERENCE_CHECKPOINTS = {"paligemma-tiny": "pg1_tiny", "paligemma2-tiny": "pg2_tiny"}  # name -> reference case
-_QUERY_SCALES = {"rsqrt_head_dim": "head_dim", "rsqrt_emb_per_head": "width_over_heads"}  # big_vision's names
-
-
-def reference_config(
-    name: str,  # "paligemma-tiny", "paligemma2-tiny", or a case folder of reference/bigvision (e.g. "pg2_tiny_qemb")
-):  # -> PaliGemmaConfig
-    "The `PaliGemmaConfig` of a reference checkpoint, read from the `config.json` big_vision wrote beside it."
-    from paligemma.model import PaliGemmaConfig  # lesson 07; imported here so this module needs no model code
-    from paligemma.gemma.transformer import GemmaConfig
-    from paligemma.vit.model import ViTConfig
-    case = REFERENCE_CHECKPOINTS.get(name, name)
-    path = reference_dir() / "bigvision" / case / "config.json"
-    if not path.is_file():
-        raise ValueError(f"no reference checkpoint {name!r}; known: {', '.join(REFERENCE_CHECKPOINTS)}")
-    c = json.loads(path.read_text())
-    vit, llm = c["vit"], c["llm"]
-    if vit["patch_size"][0] != vit["patch_size"][1] or c["image"]["height"] != c["image"]["width"]:
-        raise ValueError(f"reference checkpoint {name!r}: only square patches and images are supported")
-    return PaliGemmaConfig(
-        ViTConfig(**{k: vit[k] for k in ("width", "depth", "mlp_dim", "num_heads")}, patch_size=vit["patch_size"][0]),
-        GemmaConfig(**{k: llm[k] for k in ("vocab_size", "width", "depth", "mlp_dim", "num_heads", "num_kv_heads",
-                                          "head_dim", "post_norms")},
-                    query_scale=_QUERY_SCALES[llm["query_pre_attn_norm"]],
-                    attn_logits_softcap=llm["attn_logits_softcap"] or None,  # big_vision writes 0.0 for none
-                    final_logits_softcap=llm["final_logits_softcap"] or None,
-                    rope_max_wavelength=float(llm["rope"]["max_wavelength"]),
-                    sliding_window=llm["sliding_window"]),
-        c["image"]["height"])
-
-# %% ../nbs/06_testing.ipynb #e4f90e69
-REFERENCE_VIT_NAMES = {  # big_vision's names inside the ViT -> ours; every other name of the checkpoint is ours already
-    "Transformer/encoderblock/LayerNorm_0": "layers/norm1", "Transformer/encoderblock/LayerNorm_1": "layers/norm2",
-    "Transformer/encoderblock/MlpBlock_0/Dense_0": "layers/mlp/fc1",
-    "Transformer/encoderblock/MlpBlock_0/Dense_1": "layers/mlp/fc2",
-    "Transformer/encoderblock/MultiHeadDotProductAttention_0": "layers/attn", "Transformer/encoder_norm": "encoder_norm"}
-
-
-def reference_param_name(key: str) -> str:
-    "Our stacked name of a big_vision checkpoint key: `params/img/Transformer/encoder_norm/scale` -> `img/encoder_norm/scale`."
-    key = key.removeprefix("params/")
-    for old, new in REFERENCE_VIT_NAMES.items(): key = key.replace(old, new)
-    return key
-
-
-def load_reference_params(
-    model: nnx.Module,  # built with the case's config (`reference_config`), either layer layout
-    case: str = "pg1_tiny",  # a folder of reference/bigvision
-) -> nnx.Module:  # `model`, its parameters now the reference checkpoint's
-    "Copy a reference checkpoint's arrays into `model`: every shape checked, every array used exactly once."
-    with np.load(reference_dir() / "bigvision" / case / "params.npz") as z:
-        arrays = {reference_param_name(k): z[k] for k in z.files}
-    state, used = nnx.state(model, nnx.Param), set()
-    for path, v in nnx.to_flat_state(state):
-        name, i = stacked_name(path)
-        if name not in arrays: raise KeyError(f"reference case {case}: no array for parameter {name}")
-        a = arrays[name] if i is None else arrays[name][i]
-        if a.shape != v.get_value().shape:
-            raise ValueError(f"reference case {case}: {name} has shape {a.shape}, the model wants {v.get_value().shape}")
-        v.set_value(a.astype(v.get_value().dtype)); used.add(name)
-    if set(arrays) - used: raise ValueError(f"reference case {case}: arrays left over: {sorted(set(arrays) - used)}")
-    nnx.update(model, state)
-    return model
-

@@ -12,8 +12,8 @@ import numpy as np
 import sentencepiece as spm
 
 # %% auto #0
-__all__ = ['NUM_LOC', 'NUM_SEG', 'EXTRA_PIECES', 'train_sentencepiece', 'tokenizer_path', 'Tokenizer', 'tokenize', 'caption',
-           'answer', 'segment', 'ocr', 'detect']
+__all__ = ['NUM_LOC', 'NUM_SEG', 'EXTRA_PIECES', 'train_sentencepiece', 'Tokenizer', 'tokenize', 'caption', 'answer', 'segment',
+           'ocr', 'detect']
 
 # %% ../nbs/08_tokenizer.ipynb #4a508d91
 NUM_LOC, NUM_SEG = 1024, 128
@@ -42,27 +42,13 @@ def train_sentencepiece(
     path.write_bytes(out.getvalue())
     return path
 
-# %% ../nbs/08_tokenizer.ipynb #c98a0fd1
-def tokenizer_path(path: str | os.PathLike) -> Path:
-    "A local SentencePiece file: a local path as given, or `hf://ORG/NAME[@REVISION][/FILE]` (default tokenizer.model)."
-    if isinstance(path, str) and path.startswith("kaggle://"):
-        raise ValueError(f"Tokenizer: Kaggle's PaliGemma models hold no tokenizer ({path}); use big_vision's "
-                         "gs://big_vision/paligemma_tokenizer.model, or hf://google/paligemma-3b-pt-224")
-    if not (isinstance(path, str) and path.startswith("hf://")): return Path(path)
-    from paligemma.hub import HubError, hf_file
-    try: return hf_file(path, "tokenizer.model")
-    except HubError as e:
-        if " has no file " not in str(e): raise
-        raise HubError(f"{e}: PaliGemma 2 repos ship only tokenizer.json; the same SentencePiece model is "
-                       "hf://google/paligemma-3b-pt-224 (tokenizer.model) or "
-                       "gs://big_vision/paligemma_tokenizer.model") from None
-
 # %% ../nbs/08_tokenizer.ipynb #94c2cbb6
 class Tokenizer:
     "Gemma's SentencePiece model with PaliGemma's 1024 `<loc>` and 128 `<seg>` tokens."
-    def __init__(self, path: str | os.PathLike):  # a SentencePiece `.model` file, or `hf://ORG/NAME` (tokenizer.model)
-        self.path = tokenizer_path(path)
-        if not self.path.is_file(): raise FileNotFoundError(f"Tokenizer: no SentencePiece model at {str(self.path)!r}")
+    def __init__(self, path: str | os.PathLike):  # a local SentencePiece `.model` file
+        self.path = Path(path)
+        hub = " (a hub name: fetch it with paligemma.hub.resolve_tokenizer first)" if "://" in str(path) else ""
+        if not self.path.is_file(): raise FileNotFoundError(f"Tokenizer: no SentencePiece model at {str(path)!r}{hub}")
         try: self.sp = spm.SentencePieceProcessor(model_file=str(self.path))
         except Exception as e: raise ValueError(f"Tokenizer: {str(self.path)!r} is not a SentencePiece model ({e})") from e
         for name in ("pad", "bos", "eos"):

@@ -15,7 +15,8 @@ from flax import nnx
 
 from paligemma import Sampler, load_checkpoint, train_step
 from paligemma.sharding import bytes_per_device, forward, make_mesh, shard_model, sharded_train_step
-from paligemma.testing import reference_config, reference_dir
+from paligemma.formats.bigvision import reference_config
+from paligemma.testing import reference_dir
 from sharded_inputs import inputs, params, per_layer
 
 def run(case, model, mesh=None):

@@ -1,29 +1,19 @@
-"Every big_vision reference checkpoint loads and reproduces big_vision's own outputs (float32, 1e-4)."
+"Every big_vision reference checkpoint loads and reproduces big_vision's own outputs (float32, 1e-4); a checkpoint runs at another resolution with big_vision's resampled position embeddings."
 import jax
 import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 import pytest
+import scipy.ndimage
 from flax import nnx
 
-from paligemma import GemmaConfig, PaliGemma, PaliGemmaConfig, ViTConfig, load_checkpoint, param_count
+from paligemma import PaliGemma, PaliGemmaConfig, load_checkpoint, param_count, save_checkpoint
+from paligemma.checkpoints import resample_posemb
+from paligemma.formats.bigvision import (REFERENCE_CHECKPOINTS, NpzCheckpoint, checkpoint_arrays, config_from_record,
+                                         config_from_shapes, reference_config)
 from paligemma.testing import load_reference, reference_dir
 
 CASES = ["pg1_tiny", "pg2_tiny", "pg2_tiny_qemb"]
-
-
-def config_from_reference(cfg: dict) -> PaliGemmaConfig:
-    "Our config from the hyperparameters big_vision recorded in the reference's config.json."
-    v, l = cfg["vit"], cfg["llm"]
-    vit = ViTConfig(width=v["width"], depth=v["depth"], mlp_dim=v["mlp_dim"], num_heads=v["num_heads"],
-                    patch_size=v["patch_size"][0])
-    query_scale = {"rsqrt_head_dim": "head_dim", "rsqrt_emb_per_head": "width_over_heads"}[l["query_pre_attn_norm"]]
-    llm = GemmaConfig(vocab_size=l["vocab_size"], width=l["width"], depth=l["depth"], mlp_dim=l["mlp_dim"],
-                      num_heads=l["num_heads"], num_kv_heads=l["num_kv_heads"], head_dim=l["head_dim"],
-                      query_scale=query_scale, post_norms=l["post_norms"],
-                      attn_logits_softcap=l["attn_logits_softcap"] or None,
-                      final_logits_softcap=l["final_logits_softcap"] or None)
-    return PaliGemmaConfig(vit, llm, cfg["image"]["height"])
 
 
 def run(model, ref):
@@ -40,7 +30,7 @@ def run(model, ref):
 @pytest.mark.parametrize("case", CASES)
 def test_reference_outputs(case):
     ref = load_reference(case)
-    config = config_from_reference(ref["config"])
+    config = config_from_record(ref["config"])
     assert config.llm.query_scale_value == pytest.approx(ref["config"]["llm"]["query_scale"])
     model = load_checkpoint(ref["path"] / "params.npz", config=config, dtype=jnp.float32)
     out = run(model, ref)
@@ -64,14 +54,14 @@ def test_reference_outputs(case):
 def test_inferred_config_pg1():
     "The PaliGemma 1 reference needs no config: everything is read off the file."
     ref = load_reference("pg1_tiny")
-    assert load_checkpoint(ref["path"] / "params.npz").config == config_from_reference(ref["config"])
+    assert load_checkpoint(ref["path"] / "params.npz").config == config_from_record(ref["config"])
 
 
 def test_inferred_config_pg2_sizes():
     "A PaliGemma 2 file gives a Gemma 2 config with the right sizes (soft caps are family defaults)."
     ref = load_reference("pg2_tiny")
     inferred = load_checkpoint(ref["path"] / "params.npz").config
-    expected = config_from_reference(ref["config"])
+    expected = config_from_record(ref["config"])
     assert inferred.vit == expected.vit and inferred.image_size == expected.image_size
     assert inferred.llm.post_norms and inferred.llm.replace(attn_logits_softcap=5.0, final_logits_softcap=5.0) == expected.llm
 
@@ -104,3 +94,62 @@ def test_every_preset_builds_abstractly(name):
     model = nnx.eval_shape(lambda: PaliGemma(PaliGemmaConfig.from_name(name), rngs=nnx.Rngs(0)))
     assert all(isinstance(x, jax.ShapeDtypeStruct) for x in jax.tree.leaves(nnx.state(model)))
     if name == "paligemma-3b-224": assert param_count(model) == 2_923_335_408
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_CHECKPOINTS))
+def test_reference_config_matches_checkpoint_shapes(name):
+    "`reference_config` (big_vision's recorded hyperparameters) is the config `config_from_shapes` infers from the weights."
+    ckpt = NpzCheckpoint(reference_dir() / "bigvision" / REFERENCE_CHECKPOINTS[name] / "params.npz")
+    inferred, ours = config_from_shapes(ckpt.shapes), reference_config(name)
+    # Shapes say everything but the soft caps: config_from_shapes takes Gemma 2's (50, 30) for a Gemma 2 layout,
+    # the tiny checkpoint was written with 5.0 and 5.0 (its config.json; the logits tests prove those values).
+    caps = dict(attn_logits_softcap=ours.llm.attn_logits_softcap, final_logits_softcap=ours.llm.final_logits_softcap)
+    assert inferred.replace(llm=inferred.llm.replace(**caps)) == ours
+    assert (ours.llm.attn_logits_softcap is None) == (not ours.llm.post_norms)  # Gemma 1 has none, Gemma 2 both
+
+
+def test_reference_config_rejects_unknown_name():
+    with pytest.raises(ValueError, match="paligemma-tiny"): reference_config("paligemma-7b")
+
+
+def big_vision_resample_posemb(old, new_tokens):
+    "big_vision's `resample_posemb` (models/vit.py), the same calls: the grid resized by scipy.ndimage.zoom, order 1."
+    gs_old, gs_new = int(np.sqrt(old.shape[1])), int(np.sqrt(new_tokens))
+    grid = old.reshape(gs_old, gs_old, -1)
+    grid = scipy.ndimage.zoom(grid, (gs_new / gs_old, gs_new / gs_old, 1), order=1)
+    return grid.reshape(1, gs_new * gs_new, -1)
+
+
+@pytest.mark.parametrize("case", ["pg1_tiny", "pg2_tiny"])
+@pytest.mark.parametrize("grid", [1, 2, 3, 6, 8, 16, 32, 64])
+def test_resample_posemb_is_big_vision_s(case, grid):
+    "On the reference checkpoints' own embeddings (4 x 4), every grid size: equal to within float32 rounding."
+    with np.load(reference_dir() / "bigvision" / case / "params.npz") as z:
+        posemb = np.asarray(z["params/img/pos_embedding"])
+    posemb = posemb.view(ml_dtypes.bfloat16).astype(np.float32) if posemb.dtype.kind == "V" else posemb
+    ours, theirs = resample_posemb(posemb, grid), big_vision_resample_posemb(posemb, grid * grid)
+    assert ours.shape == theirs.shape == (1, grid * grid, posemb.shape[-1]) and ours.dtype == np.float32
+    # both interpolate in float64 and round to float32; summed in another order, a value may round the other way
+    # (a convex combination: |value| <= max |posemb|, so one rounding step is at most that times 2^-23)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=np.abs(posemb).max() * 2.0 ** -23)
+
+
+@pytest.mark.parametrize("image_size", [84, 112])
+def test_checkpoint_runs_at_another_image_size(tmp_path, image_size):
+    "pg1_tiny (56 px) loaded at another size, from its .npz and from a Hugging Face copy: big_vision's resampled posemb, every other array the file's, and it runs."
+    ref = load_reference("pg1_tiny")
+    path = ref["path"] / "params.npz"
+    native = checkpoint_arrays(load_checkpoint(path))
+    folder = save_checkpoint(load_checkpoint(path), tmp_path / "hf")
+    grid = image_size // 14
+    for source in (path, folder):
+        model = load_checkpoint(source, image_size=image_size)
+        assert model.config == reference_config("paligemma-tiny").replace(image_size=image_size)
+        got = checkpoint_arrays(model)
+        theirs = big_vision_resample_posemb(native["img/pos_embedding"], grid * grid)
+        np.testing.assert_allclose(got["img/pos_embedding"], theirs, rtol=0, atol=np.abs(theirs).max() * 2.0 ** -23)
+        assert all(np.array_equal(got[k], native[k]) for k in native if k != "img/pos_embedding")
+        x = ref["inputs"]
+        images = jax.image.resize(jnp.asarray(x["image"]), (2, image_size, image_size, 3), "bilinear")
+        logits = model(images, *[jnp.asarray(x[k]) for k in ("text", "input_mask", "mask_ar")])
+        assert logits.shape == (2, 12, 1000) and np.isfinite(np.asarray(logits)).all()

@@ -6,8 +6,9 @@ import torch
 from transformers import PaliGemmaConfig as HFConfig, PaliGemmaForConditionalGeneration
 
 from paligemma import load_checkpoint
-from paligemma.checkpoints import CheckpointError, config_to_hf
-from paligemma.testing import reference_config
+from paligemma import CheckpointError
+from paligemma.formats.bigvision import reference_config
+from paligemma.formats.hf import config_to_hf
 
 
 @pytest.fixture(scope="module")

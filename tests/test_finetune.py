@@ -7,7 +7,7 @@ import pytest
 import torch
 from flax import nnx
 
-from paligemma.checkpoints import config_from_hf, hf_rules, model_from_hf, normalize_hf_key
+from paligemma.formats.hf import config_from_hf, hf_rules, model_from_hf, normalize_hf_key
 from paligemma.nn import stacked_arrays
 from paligemma.finetune import (cast_params, count_params, cross_entropy, loss_fn, make_optimizer, train_step,
                                 trainable_filter)

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from paligemma import Sampler, load_checkpoint
-from paligemma.checkpoints import config_from_hf, model_from_hf
+from paligemma.formats.bigvision import config_from_record
+from paligemma.formats.hf import config_from_hf, model_from_hf
 from paligemma.testing import load_reference
 from hf_utils import hf_random_model, hf_state_numpy, hf_tiny_config
-from test_bigvision import config_from_reference
 
 
 def hf_greedy(model, image, prompt, n):
@@ -46,7 +46,7 @@ def test_greedy_equals_transformers_generate(gemma2):
 def test_greedy_equals_big_vision(case, cache):
     ref = load_reference(case)
     g = ref["greedy"]
-    model = load_checkpoint(ref["path"] / "params.npz", config=config_from_reference(ref["config"]),
+    model = load_checkpoint(ref["path"] / "params.npz", config=config_from_record(ref["config"]),
                             dtype=jnp.float32)
     suffix = "_f32cache" if cache == "f32" else ""
     sampler = Sampler(model, cache_dtype=jnp.float32 if cache == "f32" else jnp.bfloat16)
@@ -69,7 +69,7 @@ def test_pg2_cached_steps_equal_teacher_forced():
     "PaliGemma 2 (soft caps, GQA, post-norms): cached decode logits equal big_vision's teacher-forced forward."
     ref = load_reference("pg2_tiny")
     g = ref["greedy"]
-    model = load_checkpoint(ref["path"] / "params.npz", config=config_from_reference(ref["config"]),
+    model = load_checkpoint(ref["path"] / "params.npz", config=config_from_record(ref["config"]),
                             dtype=jnp.float32)
     lengths = g["prompt_input_mask"].sum(1)
     n = int(g["max_decode_len"])

@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import pytest
 from flax import nnx
 
-from paligemma.checkpoints import (CheckpointError, config_from_hf, model_from_hf, normalize_hf_key,
-                                   params_from_hf)
+from paligemma import CheckpointError
+from paligemma.formats.hf import config_from_hf, model_from_hf, normalize_hf_key, params_from_hf
 from hf_utils import batch_with_padding, hf_logits, hf_random_model, hf_state_numpy, hf_tiny_config, to_hub_layout
 
 

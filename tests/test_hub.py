@@ -12,8 +12,9 @@ import pytest
 from flax import nnx
 
 from paligemma import PaliGemma, load_checkpoint, save_checkpoint
-from paligemma.hub import HubError, hf_file, kaggle_npz, pick_npz, resolve_checkpoint
-from paligemma.testing import reference_config, reference_dir
+from paligemma.hub import HubError, hf_file, kaggle_npz, pick_npz, resolve_checkpoint, resolve_tokenizer
+from paligemma.formats.bigvision import reference_config
+from paligemma.testing import reference_dir
 from paligemma.tokenizer import Tokenizer
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"  # a snapshot is named by its commit hash
@@ -64,7 +65,7 @@ def test_hf_uri_loads_from_the_cache_offline(hf_cache):
     got = run_offline(f"""
         import json, numpy as np
         from flax import nnx
-        from paligemma import load_checkpoint, Tokenizer
+        from paligemma import load_checkpoint, resolve_tokenizer, Tokenizer
         from paligemma.hub import HubError
         def flat(m): return {{"/".join(map(str, k)): np.asarray(v[...]) for k, v in nnx.to_flat_state(nnx.state(m))}}
         local = flat(load_checkpoint({str(folder)!r}))
@@ -73,7 +74,7 @@ def test_hf_uri_loads_from_the_cache_offline(hf_cache):
             hub = flat(load_checkpoint(uri))
             out[uri] = sorted(hub) == sorted(local) and all(
                 hub[k].dtype == local[k].dtype and np.array_equal(hub[k], local[k]) for k in local)
-        tok = Tokenizer("hf://test-org/tiny-pg2")
+        tok = Tokenizer(resolve_tokenizer("hf://test-org/tiny-pg2"))
         out["tokenizer"] = [tok.vocab_size, tok.encode("detect cat")]
         try: load_checkpoint("hf://test-org/not-cached")
         except HubError as e: out["not_cached"] = str(e)
@@ -107,14 +108,14 @@ def test_missing_extra_says_what_to_install(monkeypatch, uri, module, extra):
 
 def test_hf_tokenizer_missing_extra(monkeypatch):
     hide(monkeypatch, "huggingface_hub")
-    with pytest.raises(HubError, match=r"pip install 'paligemma\[hf\]'"): Tokenizer("hf://google/paligemma2-3b-pt-224")
+    with pytest.raises(HubError, match=r"pip install 'paligemma\[hf\]'"): resolve_tokenizer("hf://google/paligemma2-3b-pt-224")
 
 
 def test_bad_uris():
     with pytest.raises(HubError, match="expected hf://ORG/NAME"): load_checkpoint("hf://paligemma2-3b-pt-224")
     with pytest.raises(HubError, match="expected kaggle://OWNER/MODEL/FRAMEWORK/VARIATION"):
         load_checkpoint("kaggle://google/paligemma-2/paligemma2-3b-pt-224")
-    with pytest.raises(ValueError, match="Kaggle"): Tokenizer("kaggle://google/paligemma-2/jax/paligemma2-3b-pt-224")
+    with pytest.raises(HubError, match="Kaggle"): resolve_tokenizer("kaggle://google/paligemma-2/jax/paligemma2-3b-pt-224")
     with pytest.raises(HubError, match="not a valid repository id"): load_checkpoint("hf://google/pali gemma")
     with pytest.raises(FileNotFoundError): load_checkpoint("hf:/google/x")  # a local path, as before
 

@@ -156,13 +156,18 @@ def test_exercises(stem):
 
 # ---- course order: no lesson uses what a later lesson builds
 
+def lesson(name: str) -> str:
+    "A notebook's place in the course, comparable as a string: `07_model.ipynb` -> `07`, `07a_formats_bigvision.ipynb` -> `07a`."
+    return name.split("_", 1)[0]
+
+
 def _lesson_of_modules() -> dict[str, str]:
     "`paligemma.x.y` -> the number of the notebook that exports it (`#| default_exp x.y`)."
     out = {}
     for name in NOTEBOOKS:
         for cell in cells(name):
             m = re.search(r"(?m)^#\|\s*default_exp\s+(\S+)", _text(cell["source"])) if cell["cell_type"] == "code" else None
-            if m: out[f"paligemma.{m.group(1)}"] = name[:2]
+            if m: out[f"paligemma.{m.group(1)}"] = lesson(name)
     return out
 
 
@@ -186,5 +191,5 @@ def test_no_lesson_uses_a_later_one(name):
                         if node.module == "paligemma" else [node.module])
             elif isinstance(node, ast.Import): mods = [a.name for a in node.names]
             else: continue
-            later += [(i, m) for m in mods if lesson_of.get(m, "00") > name[:2]]
+            later += [(i, m) for m in mods if lesson_of.get(m, "00") > lesson(name)]
     assert not later, f"{name} imports what later lessons build: " + ", ".join(f"cell {i}: {m} ({lesson_of[m]})" for i, m in later)

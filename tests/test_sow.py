@@ -7,7 +7,7 @@ import pytest
 import torch
 from flax import nnx
 
-from paligemma.checkpoints import config_from_hf, model_from_hf
+from paligemma.formats.hf import config_from_hf, model_from_hf
 from paligemma.sow import SowConfig, set_sow
 from paligemma.nn import records
 from paligemma.model import make_attn_mask

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 import numpy as np
 import PIL.Image
+from ..io import write_atomic
 from .locations import TOKEN, box_to_loc, image_hw, loc_text, loc_to_box, read_group
 if TYPE_CHECKING: from matplotlib.figure import Figure  # matplotlib is imported by `draw_detections` only
 
@@ -129,8 +130,7 @@ def _file_format(path) -> str:
 
 
 def _write(fig, path, fmt: str) -> None:
-    "Save `fig` through `saving.write_atomic`: a failed write leaves an existing file as it was."
-    from paligemma.saving import write_atomic  # here, so that parsing answers never imports the model's modules
+    "Save `fig` through `write_atomic` (`01a_io`): a failed write leaves an existing file as it was."
     extra = {"pil_kwargs": {"quality": 95}} if fmt in ("jpg", "jpeg") else {}
     write_atomic([(Path(path), lambda tmp: fig.savefig(tmp, dpi=_DPI, format=fmt, **extra))])
 

@@ -10,12 +10,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from ..formats.vqvae import load_vae, vae_config
 from ..tokenizer import NUM_SEG
 from .locations import box_to_loc, crop_mask64, loc_text, loc_to_box, normalize_box, paste_mask, read_group, seg_text
 
 # %% auto #0
-__all__ = ['SegmentationCheckpointError', 'VQVAEDecoder', 'parse_segmentations', 'VQVAEEncoder', 'mask_to_codes', 'mask_to_text',
-           'save_vae_npz']
+__all__ = ['VQVAEDecoder', 'parse_segmentations', 'VQVAEEncoder', 'mask_to_codes', 'mask_to_text']
 
 # %% ../../nbs/18_tasks_segmentation.ipynb #85cc6b75
 def _conv(x, w, b, padding="SAME", stride=1):  # x: float32[B, H, W, C], w: HWIO
@@ -31,19 +31,7 @@ def _conv_transpose(x, w, b, stride=2, torch_padding=1):  # w: HWIO of the equiv
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
     return y + b
 
-
-def _torch_conv_to_hwio(w): return np.transpose(w, (2, 3, 1, 0))        # [out, in, kh, kw] -> [kh, kw, in, out]
-def _torch_convT_to_hwio(w): return np.transpose(w, (2, 3, 0, 1))       # [in, out, kh, kw] -> [kh, kw, in, out]
-def _hwio_to_torch_conv(w): return np.transpose(w, (3, 2, 0, 1))        # the inverses, for writing checkpoints
-def _hwio_to_torch_convT(w): return np.transpose(w, (2, 3, 0, 1))
-
-_TO_TORCH = {_torch_conv_to_hwio: _hwio_to_torch_conv, _torch_convT_to_hwio: _hwio_to_torch_convT, np.asarray: np.asarray}
-
 # %% ../../nbs/18_tasks_segmentation.ipynb #ff287971
-class SegmentationCheckpointError(ValueError):
-    "A VQ-VAE checkpoint that does not fit: a missing key or a wrong shape."
-
-
 class _ResBlock(nnx.Module):
     "conv3x3, ReLU, conv3x3, ReLU, conv1x1, plus the input (no ReLU after the add)."
     def __init__(self, c: int):
@@ -57,59 +45,25 @@ class _ResBlock(nnx.Module):
         h = jax.nn.relu(_conv(h, self.w1[...], self.b1[...]))
         return x + _conv(h, self.w2[...], self.b2[...])
 
-    def torch_keys(self, prefix):  # our attribute -> (PyTorch key, converter)
-        return {f"w{i}": (f"{prefix}.net.{2 * i}.weight", _torch_conv_to_hwio) for i in range(3)} | \
-               {f"b{i}": (f"{prefix}.net.{2 * i}.bias", np.asarray) for i in range(3)}
-
-
 # %% ../../nbs/18_tasks_segmentation.ipynb #c9fc585a
 class _VAEHalf(nnx.Module):
-    "What both halves share: sizes read off a `vae-oid.npz` file, and strict loading from it."
-    _HALF, _WIDTHS = "", ()  # "encoder" or "decoder", and the layer numbers whose biases give the channel widths
+    "What both halves share: sizes read off a `vae-oid.npz` file, and strict loading from it (`17a_formats_vqvae`)."
+    _HALF = ""  # "encoder" or "decoder": which half of the file's table this module is
 
     @classmethod
     def torch_config(cls, npz: Mapping) -> dict:
         "Constructor arguments read off a checkpoint: codebook size and width, and each stage's width from its bias."
-        K, D = _torch_key_shape(npz, "_vq_vae._embedding")
-        return dict(num_codes=K, code_dim=D, channels=tuple(_torch_key_shape(npz, f"{cls._HALF}.{i}.bias")[0] for i in cls._WIDTHS))
+        return vae_config(npz, cls._HALF)
 
     @classmethod
     def from_npz(cls, path: str | Path | Mapping):
         "Load this half from the official `vae-oid.npz` (PyTorch names and layouts), or a smaller one; the other half's keys are ignored."
-        return _load_torch(cls, path)
-
-
-def _torch_key_shape(npz, key):
-    if key not in npz: raise SegmentationCheckpointError(f"VQ-VAE checkpoint: missing key {key!r}")
-    return tuple(npz[key].shape)
-
-
-def _load_torch(cls, path):
-    "Build `cls` at the sizes the file's shapes give, and fill it from a `vae-oid.npz` file (or mapping) with PyTorch layouts."
-    npz = np.load(path) if not isinstance(path, Mapping) else path
-    model = cls(**cls.torch_config(npz))  # filled strictly: every key present, every shape checked
-    flat = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
-    for path_, (key, convert) in model.torch_keys().items():
-        want = flat[path_].get_value().shape
-        if key not in npz:
-            raise SegmentationCheckpointError(f"VQ-VAE checkpoint: missing key {key!r} (expected shape {_torch_shape(convert, want)})")
-        value = convert(np.asarray(npz[key], np.float32))
-        if value.shape != want:
-            raise SegmentationCheckpointError(f"VQ-VAE checkpoint: {key!r} has shape {tuple(npz[key].shape)}, "
-                                              f"expected {_torch_shape(convert, want)}")
-        flat[path_].set_value(jnp.asarray(value))
-    nnx.update(model, nnx.from_flat_state(flat))
-    return model
-
-
-def _torch_shape(convert, shape):  # the PyTorch shape that `convert` turns into `shape`
-    return _TO_TORCH[convert](np.broadcast_to(np.float32(0), shape)).shape
-
+        return load_vae(cls, path, cls._HALF)
 
 # %% ../../nbs/18_tasks_segmentation.ipynb #9989730b
 class VQVAEDecoder(_VAEHalf):
     "The decoder half of PaliGemma's mask VQ-VAE: 16 codebook indices -> 64x64 mask logits."
-    _HALF, _WIDTHS = "decoder", (0, 4, 6, 8, 10)  # its layers in the file, and those whose biases give the widths
+    _HALF = "decoder"
 
     def __init__(self,
                  num_codes: int = 128,                          # K, codebook size (number of `<seg>` tokens)
@@ -140,19 +94,6 @@ class VQVAEDecoder(_VAEHalf):
             x = jax.nn.relu(x)
         x = _conv(x, self.w_out[...], self.b_out[...])[..., 0]
         return (x, inter) if return_intermediates else x
-
-    def torch_keys(self) -> dict:
-        "Our parameter path -> (key in `vae-oid.npz`, layout converter)."
-        keys = {("codebook",): ("_vq_vae._embedding", np.asarray),
-                ("w_in",): ("decoder.0.weight", _torch_conv_to_hwio), ("b_in",): ("decoder.0.bias", np.asarray),
-                ("w_out",): ("decoder.12.weight", _torch_conv_to_hwio), ("b_out",): ("decoder.12.bias", np.asarray)}
-        for r, block in enumerate(self.res):
-            keys |= {("res", r, k): v for k, v in block.torch_keys(f"decoder.{2 + r}").items()}
-        for i in range(4):
-            keys[("w_up", i)] = (f"decoder.{4 + 2 * i}.weight", _torch_convT_to_hwio)
-            keys[("b_up", i)] = (f"decoder.{4 + 2 * i}.bias", np.asarray)
-        return keys
-
 
 # %% ../../nbs/18_tasks_segmentation.ipynb #2a81f838
 def _objects_from_ids(ids, tokenizer):
@@ -207,7 +148,7 @@ def parse_segmentations(text_or_tokens: str | Sequence[int] | np.ndarray,  # gen
 # %% ../../nbs/18_tasks_segmentation.ipynb #d126d627
 class VQVAEEncoder(_VAEHalf):
     "The encoder half of PaliGemma's mask VQ-VAE: 64x64 masks in [0, 1] -> 16 codebook indices."
-    _HALF, _WIDTHS = "encoder", (0, 2, 4, 6)  # its layers in the file, and those whose biases give the widths
+    _HALF = "encoder"
 
     def __init__(self, num_codes: int = 128, code_dim: int = 512, channels: Sequence[int] = (16, 32, 64, 128)):
         z = lambda *s: nnx.Param(jnp.zeros(s, jnp.float32))
@@ -235,18 +176,6 @@ class VQVAEEncoder(_VAEHalf):
         d = jnp.sum(f**2, -1, keepdims=True) + jnp.sum(e**2, -1) - 2.0 * jnp.einsum("BHWD,KD->BHWK", f, e)
         return jnp.argmin(d, -1).reshape(f.shape[0], -1).astype(jnp.int32)
 
-    def torch_keys(self) -> dict:
-        "Our parameter path -> (key in `vae-oid.npz`, layout converter)."
-        keys = {("codebook",): ("_vq_vae._embedding", np.asarray),
-                ("w_out",): ("encoder.10.weight", _torch_conv_to_hwio), ("b_out",): ("encoder.10.bias", np.asarray)}
-        for i in range(4):
-            keys[("w_down", i)] = (f"encoder.{2 * i}.weight", _torch_conv_to_hwio)
-            keys[("b_down", i)] = (f"encoder.{2 * i}.bias", np.asarray)
-        for r, block in enumerate(self.res):
-            keys |= {("res", r, k): v for k, v in block.torch_keys(f"encoder.{8 + r}").items()}
-        return keys
-
-
 # %% ../../nbs/18_tasks_segmentation.ipynb #2379aa41
 @nnx.jit
 def _encode(encoder: VQVAEEncoder, crops): return encoder(crops)  # compiled once, not once per object
@@ -266,22 +195,3 @@ def mask_to_text(mask, box, encoder: VQVAEEncoder, image_size: int | Sequence[in
     "`mask_to_codes` spelled out: the 4 `<loc>` and 16 `<seg>` tokens of one object of a `segment` answer."
     locs, codes = mask_to_codes(mask, box, encoder, image_size)
     return loc_text(locs) + seg_text(codes)
-
-# %% ../../nbs/18_tasks_segmentation.ipynb #66017c68
-def _key_order(key):  # encoder.*, the codebook, decoder.*; numbered parts as numbers; weight before bias
-    parts = key.split(".")
-    return ["encoder", "_vq_vae", "decoder"].index(parts[0]), [int(t) for t in parts if t.isdigit()], parts[-1] == "bias"
-
-
-def save_vae_npz(path: str | Path,  # where to write (`np.savez_compressed`)
-                 encoder: VQVAEEncoder, decoder: VQVAEDecoder) -> None:
-    "Write both halves in the `vae-oid.npz` layout (PyTorch names and layouts), so `from_npz` reads them back."
-    arrays = {}
-    for model in (encoder, decoder):
-        flat = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
-        for path_, (key, convert) in model.torch_keys().items():
-            value = np.ascontiguousarray(_TO_TORCH[convert](np.asarray(flat[path_].get_value(), np.float32)))
-            if key in arrays and not np.array_equal(arrays[key], value):
-                raise SegmentationCheckpointError(f"VQ-VAE checkpoint: encoder and decoder disagree on {key!r}")
-            arrays[key] = value
-    np.savez_compressed(path, **{k: arrays[k] for k in sorted(arrays, key=_key_order)})

@@ -108,6 +108,12 @@ def _through_bitcasts(comp: list, instr: Instr) -> Instr:
     return instr
 
 
+def root_op(comps: dict, fusion: Instr) -> str:
+    "The op at the root of a fusion's computation (through bitcasts)."
+    body = comps[fusion.called("calls")]
+    return _through_bitcasts(body, _root(body)).opcode
+
+
 def fusion_bytes(comps: dict, fusion: Instr, operand_types: list) -> int:
     "Bytes a fusion reads and writes, as XLA's cost analysis counts them (sliced operands, in-place updates)."
     body = comps[fusion.called("calls")]

@@ -7,7 +7,8 @@ read plus its result written (a fusion's operand that is only sliced inside coun
 loops it agrees with `cost_analysis` to a few percent (`bench/decode_bytes.py` prints both).
 
 `copies` lists the data movement a decode step should not have: copies, transposes, concatenations, slices
-materialised as buffers (`dynamic-slice`, `slice`) and large broadcasts, with their sizes and how often they run.
+materialised as buffers (`dynamic-slice`, `slice`), dtype conversions and large broadcasts, with their sizes and how
+often they run.
 """
 from __future__ import annotations
 import dataclasses
@@ -19,7 +20,8 @@ _BITS = dict(pred=8, s4=4, s8=8, s16=16, s32=32, s64=64, u4=4, u8=8, u16=16, u32
              f64=64, c64=64, c128=128, f8e4m3fn=8, f8e5m2=8)
 FREE = {"parameter", "constant", "get-tuple-element", "tuple", "bitcast", "after-all", "partition-id", "replica-id",
         "iota"}
-MOVES = {"copy", "transpose", "concatenate", "dynamic-slice", "slice", "broadcast", "pad", "reverse", "gather"}
+MOVES = {"copy", "transpose", "concatenate", "dynamic-slice", "slice", "broadcast", "pad", "reverse", "gather",
+         "convert"}
 
 
 def type_bytes(t: str) -> int:

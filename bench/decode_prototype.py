@@ -96,14 +96,20 @@ def layers_of(llm: Transformer) -> list:
     return [nnx.merge(graphdef, jax.tree.map(lambda a: a[i], state)) for i in range(llm.config.depth)]
 
 
-def encode(llm: Transformer, x, positions, mask, local_mask, k, v, index):
-    "The decoder's blocks and final norm over `x` [B, T, D], each layer writing its slots `index`.. of its buffer."
+def encode(llm: Transformer, x, positions, mask, local_mask, k, v, index, *, fresh: bool = False):
+    """The decoder's blocks and final norm over `x` [B, T, D], each layer writing its slots `index`.. of its buffer.
+
+    `fresh` (a prefill into an empty cache): attend over this call's T keys only (`mask` [B, T, T]), not over the
+    whole cache, whose other slots are empty: a prefill then reads no cache at all, however long the cache."""
     x = x.astype(jnp.float32)
     if not isinstance(k, tuple): return _encode_scanned(llm, x, positions, mask, local_mask, k, v, index)
     ks, vs = [], []
     for i, layer in enumerate(layers_of(llm)):
         m = local_mask if llm.config.local_layers[i] else mask
-        write = lambda kn, vn, i=i: (lambda a, b: (a, b, (a, b)))(put(k[i], kn, index, 2), put(v[i], vn, index, 2))
+
+        def write(kn, vn, i=i):
+            stored = put(k[i], kn, index, 2), put(v[i], vn, index, 2)
+            return (kn, vn, stored) if fresh else (*stored, stored)
         x, (ki, vi) = block(layer, x, positions, m, write)
         ks.append(ki)
         vs.append(vi)
@@ -133,13 +139,16 @@ def _encode_scanned(llm, x, positions, mask, local_mask, k, v, index):
 
 
 def prefill(llm: Transformer, x, positions, mask, last, cache: Cache):
-    "As `paligemma.gemma.cache.prefill`, on `Cache`."
+    "As `paligemma.gemma.cache.prefill`, on `Cache`; attends over the prefix's own keys, not the empty cache."
     B, T, _ = x.shape
     pad = cache.length - T
-    mask = jnp.pad(mask, ((0, 0), (0, 0), (0, pad)))
     window = llm.config.sliding_window
     local = None if window is None else sliding_window_mask(mask, positions, window)
-    pre_logits, k, v = encode(llm, x, positions, mask, local, cache.k, cache.v, 0)
+    fresh = isinstance(cache.k, tuple)  # the scanned alternative keeps today's full-cache attention
+    if not fresh:
+        mask = jnp.pad(mask, ((0, 0), (0, 0), (0, pad)))
+        local = None if local is None else jnp.pad(local, ((0, 0), (0, 0), (0, pad)))
+    pre_logits, k, v = encode(llm, x, positions, mask, local, cache.k, cache.v, 0, fresh=fresh)
     logits = llm.logits(pre_logits[jnp.arange(B), last][:, None])[:, 0]
     key_mask = jnp.diagonal(mask[:, :, :T], axis1=1, axis2=2)
     return logits, cache.replace(k=k, v=v, key_mask=jnp.pad(key_mask, ((0, 0), (0, pad))),

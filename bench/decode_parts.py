@@ -73,7 +73,8 @@ def probes(llm, config, batch, new_tokens):
     rng = np.random.default_rng(0)
     tokens = jnp.asarray(rng.integers(3, 1000, (batch,)), jnp.int32)
     x1 = jnp.asarray(rng.normal(size=(batch, 1, D)), jnp.float32)
-    logits = jnp.asarray(rng.normal(size=(batch, V)) * 3, jnp.float32)
+    logits = jnp.asarray(rng.normal(size=(batch, V)) * 20, jnp.float32)  # as peaked as the random model's
+    flat = logits / 100  # near-uniform: the nucleus of top_p=0.9 holds most of the vocabulary
     key = jax.random.key(0)
 
     def filled(cache):  # as after a prefill of P + L tokens
@@ -141,8 +142,10 @@ def probes(llm, config, batch, new_tokens):
         l, k, Sampling(1.0, top_p=0.9)), (logits, key), floor_bytes=logits.nbytes)
     yield Probe("  prototype sample_logits(Sampling(1.0))", lambda l, k: sp.sample_logits(l, k, sp.Sampling(1.0)),
                 (logits, key), floor_bytes=logits.nbytes)
-    yield Probe("  prototype sample_logits(Sampling(1.0, top_p=0.9))", lambda l, k: sp.sample_logits(
+    yield Probe("  prototype sample_logits(Sampling(1.0, top_p=0.9)), bounded candidates", lambda l, k: sp.sample_logits(
         l, k, sp.Sampling(1.0, top_p=0.9)), (logits, key), floor_bytes=logits.nbytes)
+    yield Probe("  prototype sample_logits(Sampling(1.0, top_p=0.9)), bisection (flat logits)", lambda l, k:
+                sp.sample_logits(l, k, sp.Sampling(1.0, top_p=0.9)), (flat, key), floor_bytes=logits.nbytes)
     yield Probe("  prototype sample_logits(Sampling(1.0, top_k=64))", lambda l, k: sp.sample_logits(
         l, k, sp.Sampling(1.0, top_k=64)), (logits, key), floor_bytes=logits.nbytes)
 

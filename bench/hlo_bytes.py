@@ -3,8 +3,10 @@
 `cost_analysis()["bytes accessed"]` counts a `while` body once whatever its trip count, so a scanned layer loop
 looks L times cheaper than it is. `module_bytes` walks the module itself: every executed instruction's operands
 read plus its result written (a fusion's operand that is only sliced inside counts as the slice; an in-place
-`dynamic-update-slice` counts its update), `while` bodies times their known trip count. On a program without
-loops it agrees with `cost_analysis` to a few percent (`bench/decode_bytes.py` prints both).
+`dynamic-update-slice` counts its update), `while` bodies times their known trip count. Without loops it agrees
+with `cost_analysis` (`bench/decode_bytes.py` prints both) except where XLA's cost model over-counts: a gather
+(counted as a read of its whole table) and an in-place update whose target is reshaped inside its fusion (counted
+as a full read and write).
 
 `copies` lists the data movement a decode step should not have: copies, transposes, concatenations, slices
 materialised as buffers (`dynamic-slice`, `slice`), dtype conversions and large broadcasts, with their sizes and how

@@ -14,9 +14,10 @@ Design (each choice measured in `bench/decode_bytes.py` and the probes under `sc
 - Write before read, one slot: `dynamic_update_slice` of this call's T keys at `index` along S, then attend over
   the whole buffer; with the cache donated, the update happens in place.
 - The layer loop of a cached call is a Python loop in both layouts: per-layer blocks (list layout) or static
-  slices of the stacked parameters (stacked layout), each with its own cache buffer. `STACKED_SCAN` keeps the scan
-  instead, with an `[L, ...]` cache in the scan's carry (written in place, read with a dynamic slice): the
-  alternative measured beside it.
+  slices of the stacked parameters (stacked layout), each with its own cache buffer. `Cache.create(stacked=True)`
+  keeps the scan instead, with an `[L, ...]` cache in the scan's carry (written in place, read with a dynamic
+  slice): the alternative measured beside it.
+- A prefill into an empty cache (`encode(fresh=True)`) attends over the prefix's own keys, not the whole buffer.
 """
 from __future__ import annotations
 import jax

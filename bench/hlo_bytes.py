@@ -14,7 +14,6 @@ often they run.
 """
 from __future__ import annotations
 import dataclasses
-import json
 import re
 
 _ARRAY = re.compile(r"\b(pred|s4|s8|s16|s32|s64|u4|u8|u16|u32|u64|f16|bf16|f32|f64|c64|c128|f8e4m3fn|f8e5m2)\[([0-9,]*)\]")

@@ -1,4 +1,4 @@
-import os, time, statistics, jax, jax.numpy as jnp, numpy as np
+import time, statistics, jax, jax.numpy as jnp, numpy as np
 V, D = 257152, 512
 rng = np.random.default_rng(0)
 tab = jnp.asarray(rng.normal(size=(V, D)).astype(np.float32))

@@ -265,7 +265,7 @@ def test_photograph_gets_a_notice(env, tmp_path):
 MARKED = '''
 import sys, time
 from jax._src import compiler
-import paligemma.checkpoints, paligemma.saving, paligemma.tasks.detection, paligemma.finetune
+import paligemma.checkpoints, paligemma.saving, paligemma.finetune
 from paligemma.sampler import Sampler
 def mark(name): print("@" + name, file=sys.stderr, flush=True)
 def before(owner, attr, name):
@@ -290,7 +290,7 @@ def slow_writes(owner):
         def w(tmp): write(tmp); mark("write"); time.sleep(60)
         return w
     owner.write_atomic = lambda writes: write_atomic([(path, held(w)) for path, w in writes])
-slow_writes(paligemma.saving); slow_writes(paligemma.tasks.detection)
+slow_writes(paligemma.saving)  # draw_detections imports it from there when it writes
 from paligemma.cli import main
 sys.exit(main())
 '''

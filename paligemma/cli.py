@@ -505,11 +505,21 @@ def _exit_now(status: int) -> None:
     os._exit(status)
 
 
+def _no_lost_interrupts(hook):
+    "A `sys.unraisablehook`: Ctrl-C raised where Python drops exceptions (a gc callback, `__del__`) is raised again."
+    import _thread, threading
+    def unraisable(info):
+        if not issubclass(info.exc_type, KeyboardInterrupt): return hook(info)
+        threading.Timer(0.01, _thread.interrupt_main).start()  # from outside: raised once the callback has returned
+    return unraisable
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     "Entry point of the `paligemma` command; returns the exit status (or, run as the command, ends the process on Ctrl-C)."
     import threading
     args = argparse.Namespace(command=None, writes=[])  # `writes`: what the command writes, undone on Ctrl-C
     owner = argv is None and threading.current_thread() is threading.main_thread()  # the command itself, not a caller
+    if owner: sys.unraisablehook = _no_lost_interrupts(sys.unraisablehook)
     try:
         status = _run(argv, args)
         if owner: signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: the interpreter's own exit is not interrupted

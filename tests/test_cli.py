@@ -360,3 +360,27 @@ def test_ctrl_c_between_renames_removes_what_was_written(tmp_path, monkeypatch):
     assert cli.main(["convert", str(tmp_path / "src.npz"), str(tmp_path / "dst.npz")]) == 130
     assert renames == [tmp_path / "dst.tokenizer.model"]  # one file was in place when the interrupt came
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.npz", "src.tokenizer.model", "src.vae.npz"]
+
+
+def test_ctrl_c_in_a_gc_callback_is_not_lost(env, tmp_path):
+    "Python drops an exception raised in a gc callback (JAX registers one): the command raises it again, and stops."
+    from paligemma.demo.tiny_model import TINY_CHECKPOINT
+    code = '''
+import gc, sys
+import paligemma.checkpoints
+load = paligemma.checkpoints.load_checkpoint
+def interrupted_in_gc(*a, **k):
+    def callback(phase, info):
+        gc.callbacks.remove(callback)
+        raise KeyboardInterrupt  # as a Ctrl-C arriving while the collector runs
+    gc.callbacks.append(callback)
+    gc.collect()
+    return load(*a, **k)
+paligemma.checkpoints.load_checkpoint = interrupted_in_gc
+from paligemma.cli import main
+sys.exit(main())
+'''
+    r = subprocess.run([sys.executable, "-c", code, "convert", TINY_CHECKPOINT, tmp_path / "out.npz"], env=env,
+                       capture_output=True, text=True, timeout=300, preexec_fn=_default_sigint)
+    assert (r.returncode, r.stderr) == (130, "interrupted\n"), r.stderr
+    assert list(tmp_path.iterdir()) == []

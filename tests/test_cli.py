@@ -60,6 +60,13 @@ def test_help_states_the_defaults_in_use(env):
     assert finetune.returncode == 0
     text = " ".join(finetune.stdout.split())
     assert ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) in text and f"(default {DEFAULT_LORA_RANK})" in text
+    # the data format and the relative-path rule, as the README states them; the command's defaults vs the recipe
+    assert '{"image": "images/0.png", "prefix": "answer en how many shapes in words?", "suffix": "two"}' in text
+    assert "an image path is relative to the folder of the JSONL file (or absolute)" in text
+    assert "--trainable all) for --steps 100" in text and "--trainable lora --steps 200" in text
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    assert '{"image": "images/0.png", "prefix": "answer en how many shapes in words?", "suffix": "two"}' in readme
+    assert "An image path is relative to the folder of the JSONL file (or absolute)" in readme
     from paligemma.cli import parser
     commands = parser()._subparsers._group_actions[0].choices
     for name, command in commands.items():

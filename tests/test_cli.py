@@ -266,7 +266,8 @@ def test_photograph_gets_a_notice(env, tmp_path):
 
 
 # Ctrl-C at chosen moments of a real run. The child marks the moments on stderr (`@load`, `@compile`: the sampler's
-# or the train step's program going to XLA, `@write`: a file written under its `.partial` name, held there a moment);
+# or the train step's program going to XLA, `@run`: that program compiled and about to run, `@write`: a file written
+# under its `.partial` name, held there a moment);
 # the test sends SIGINT when it reads the mark. The child starts with SIGINT at its default, whatever this process
 # does with it (under `nohup` it is ignored, and a child would inherit that), and every wait has a timeout.
 MARKED = '''
@@ -287,8 +288,11 @@ def starting(owner, attr):
 starting(Sampler, "generate_tokens"); starting(paligemma.finetune, "finetune")
 compile_ = compiler.backend_compile_and_load
 def compile_marked(*a, **k):
-    if started and not started[-1] == "marked": started.append("marked"); mark("compile")
-    return compile_(*a, **k)
+    first = started and not started[-1] == "marked"
+    if first: started.append("marked"); mark("compile")
+    compiled = compile_(*a, **k)
+    if first: mark("run")  # the program is compiled: what follows runs it
+    return compiled
 compiler.backend_compile_and_load = compile_marked
 before(paligemma.checkpoints, "load_checkpoint", "load")
 def slow_writes(owner):
@@ -334,7 +338,8 @@ def interrupt_at(env, argv, mark: str, cwd: Path, timeout: float = 300) -> tuple
     return status, "".join(out), "".join(l for l in err if not l.startswith("@"))
 
 
-@pytest.mark.parametrize("command, mark", [("generate", "load"), ("generate", "compile"), ("generate", "write"),
+@pytest.mark.parametrize("command, mark", [("generate", "load"), ("generate", "compile"), ("generate", "run"),
+                                           ("generate", "write"),
                                            ("finetune", "compile"), ("finetune", "write"),
                                            ("convert", "load"), ("convert", "write")])
 def test_ctrl_c(env, tmp_path, command, mark):

@@ -516,11 +516,11 @@ def _no_lost_interrupts(hook):
 
 def main(argv: Sequence[str] | None = None) -> int:
     "Entry point of the `paligemma` command; returns the exit status (or, run as the command, ends the process on Ctrl-C)."
-    import threading
-    args = argparse.Namespace(command=None, writes=[])  # `writes`: what the command writes, undone on Ctrl-C
-    owner = argv is None and threading.current_thread() is threading.main_thread()  # the command itself, not a caller
-    if owner: sys.unraisablehook = _no_lost_interrupts(sys.unraisablehook)
+    args, owner = argparse.Namespace(command=None, writes=[]), False  # `writes`: what the command writes, undone on Ctrl-C
     try:
+        import threading
+        owner = argv is None and threading.current_thread() is threading.main_thread()  # the command, not a caller
+        if owner: sys.unraisablehook = _no_lost_interrupts(sys.unraisablehook)
         status = _run(argv, args)
         if owner: signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: the interpreter's own exit is not interrupted
         return status

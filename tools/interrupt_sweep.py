@@ -4,8 +4,8 @@
 
 One uninterrupted run measures how long the command takes once `paligemma.cli` is imported (compilation cache off, so
 each run compiles, the moment when an interrupt used to crash the process); then SIGINT is sent at `--moments` moments
-spread evenly over that time, one fresh process each. (Before that, Python is still starting: an interrupt there
-ends in the interpreter's own traceback, before any of the package's code runs.) A run ends cleanly when it exits 130 with `interrupted` as its last line
+spread evenly over that time (1/N, 2/N, ..., N/N of it), one fresh process each. (Before that, Python is still
+starting and importing: an interrupt there ends in the interpreter's own traceback, before `main` runs.) A run ends cleanly when it exits 130 with `interrupted` as its last line
 on stderr and leaves no file it started (`--draw` picture, checkpoint, `.partial`), or exits 0 with the complete
 output of the uninterrupted run (the interrupt came after the work was done). Anything else (a crash, status 139 or
 -11, a traceback, a partial file) fails the sweep. The child starts with SIGINT at its default, whatever the shell
@@ -111,7 +111,7 @@ def main():
     assert reference["status"] == 0, reference["stderr"]
     length = reference["seconds"]
     print(f"{args.command}: an uninterrupted run takes {length:.1f} s and writes {reference['files']}")
-    moments = [length * i / (args.moments - 1) for i in range(args.moments)]
+    moments = [length * i / args.moments for i in range(1, args.moments + 1)]  # the last: as the run ends
     counts = collections.Counter()
     for delay in moments:
         r = run(args.command, delay)

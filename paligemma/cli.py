@@ -507,10 +507,13 @@ def _exit_now(status: int) -> None:
 
 def _no_lost_interrupts(hook):
     "A `sys.unraisablehook`: Ctrl-C raised where Python drops exceptions (a gc callback, `__del__`) is raised again."
-    import _thread, threading
+    import _thread, time
+    def later():  # from another thread, once the callback has returned: raised where it can surface
+        time.sleep(0.01)
+        _thread.interrupt_main()
     def unraisable(info):
         if not issubclass(info.exc_type, KeyboardInterrupt): return hook(info)
-        threading.Timer(0.01, _thread.interrupt_main).start()  # from outside: raised once the callback has returned
+        _thread.start_new_thread(later, ())  # returns at once: nothing here waits, so nothing here can be interrupted
     return unraisable
 
 

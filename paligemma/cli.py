@@ -5,9 +5,12 @@
 # %% ../nbs/33_cli.ipynb #a68828aa
 from __future__ import annotations
 import argparse
+import contextlib
 import functools
 import os
 import re
+import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,13 +55,18 @@ def _nonempty(text: str) -> str:
 _DRAW_FORMATS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".tif", ".tiff")  # images `draw_detections` writes
 
 
-def _picture(text: str) -> Path:
-    "An argparse type for --draw: a file in an existing folder, its extension an image format we draw in."
+def _output(text: str) -> Path:
+    "An argparse type for a file or folder to write: its folder must exist (the one rule for every output)."
     path = Path(text)
-    if path.suffix.lower() not in _DRAW_FORMATS:
-        raise argparse.ArgumentTypeError(f"must end in an image extension ({', '.join(_DRAW_FORMATS)}), got {text!r}")
     if not path.parent.is_dir(): raise argparse.ArgumentTypeError(f"must be in a folder that exists: {text!r}")
     return path
+
+
+def _picture(text: str) -> Path:
+    "An argparse type for --draw: an `_output` whose extension is an image format we draw in."
+    if Path(text).suffix.lower() not in _DRAW_FORMATS:
+        raise argparse.ArgumentTypeError(f"must end in an image extension ({', '.join(_DRAW_FORMATS)}), got {text!r}")
+    return _output(text)
 
 # %% ../nbs/33_cli.ipynb #cac4e0c1
 class _Help(argparse.Action):
@@ -86,19 +94,55 @@ def _use_compilation_cache(args) -> Path | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # the tiny model's programs take < 1 s
     return folder
 
+# %% ../nbs/33_cli.ipynb #c7c0f002
+_CHECKPOINT_KIND = "a PaliGemma checkpoint: a big_vision .npz, or a Hugging Face folder with model.safetensors"
+
+
+@contextlib.contextmanager
+def _reading(what: str, path, expected: str):
+    "Name the flag and file behind a loader's ValueError, and what kind of file was expected there."
+    try: yield
+    except ValueError as e:
+        message = str(e).replace("\n", " ")
+        raise ValueError(f"{what} {path}: {message}" + ("" if "expected" in message else f" (expected {expected})")) from None
+
+
+def _load_checkpoint(what: str, path, **kw):
+    from paligemma.checkpoints import load_checkpoint
+    with _reading(what, path, _CHECKPOINT_KIND): return load_checkpoint(path, **kw)
+
+
+def _will_write(args, path: Path, checkpoint: bool = True) -> None:
+    "Note a checkpoint (with its companions) or a picture the command is about to write, so Ctrl-C can undo it."
+    paths = [path]
+    if checkpoint:
+        from paligemma.saving import companion_paths
+        inside = [] if path.suffix == ".npz" else [path / "config.json", path / "model.safetensors"]  # a folder
+        paths += inside + list(companion_paths(path).values())
+    args.writes += [(p, p.exists()) for p in paths]
+
+
+def _remove_unfinished(args) -> None:
+    "After Ctrl-C: remove each `.partial` file and each file or folder the command created; what existed stays."
+    for path, existed in reversed(getattr(args, "writes", [])):
+        path.with_name(path.name + ".partial").unlink(missing_ok=True)
+        if existed or not path.exists(): continue
+        if path.is_dir(): shutil.rmtree(path, ignore_errors=True)
+        else: path.unlink(missing_ok=True)
+
 # %% ../nbs/33_cli.ipynb #b6b34efb
 def _convert(args) -> int:
-    from paligemma.checkpoints import load_checkpoint
     from paligemma.hub import resolve_checkpoint
     from paligemma.saving import companion_paths, save_checkpoint
-    dst = Path(args.dst)
+    dst = args.dst
     if dst.is_file() and not args.overwrite: raise FileExistsError(f"{dst} exists (pass --overwrite to replace it)")
     if dst.is_dir() and any(dst.iterdir()) and not args.overwrite:
         raise FileExistsError(f"{dst} is not empty (pass --overwrite to write into it)")
     src = resolve_checkpoint(args.src, dtype=args.dtype)  # hf:// and kaggle:// via the hub's cache
     if not src.exists(): raise FileNotFoundError(f"checkpoint not found: {src}")
-    model = load_checkpoint(src, dtype=args.dtype)
+    model = _load_checkpoint("SRC", src, dtype=args.dtype)
     companions = {kind: p for kind, p in companion_paths(src).items() if p.is_file()}  # a fine-tune's tokenizer, VAE
+    _will_write(args, dst)
     out = save_checkpoint(model, dst, args.format, overwrite=args.overwrite, **companions)
     print(f"wrote {out}", file=sys.stderr)
     return 0
@@ -111,7 +155,7 @@ def _add_convert(commands) -> None:
                                         "mask decoder kept with SRC (as `paligemma finetune` writes them) go along.")
     p.add_argument("src", metavar="SRC", help="big_vision .npz, Hugging Face folder / .safetensors / index.json, "
                                               "or hf://ORG/NAME, kaggle://HANDLE")
-    p.add_argument("dst", metavar="DST", help="destination .npz file or folder")
+    p.add_argument("dst", metavar="DST", type=_output, help="destination .npz file or folder, in a folder that exists")
     p.add_argument("--format", choices=("npz", "safetensors"), help="override the format inferred from DST")
     p.add_argument("--dtype", choices=_DTYPES, help="parameter dtype to write (default: the source's)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DST, or write into a non-empty one")
@@ -153,12 +197,11 @@ def _model_files(args) -> tuple[Path, Path, Path | None, bool]:
 
 def _load_model(args, files):
     "(model, tokenizer) from `_model_files`."
-    from paligemma.checkpoints import load_checkpoint
     from paligemma.tokenizer import Tokenizer
     ckpt, tok, _, shipped = files
     tokenizer = Tokenizer(tok)
     dtype = args.dtype or ("float32" if shipped else None)  # the shipped file is bfloat16 and runs in float32
-    model = load_checkpoint(ckpt, dtype=dtype, progress=False if (args.quiet or shipped) else None)
+    model = _load_checkpoint("--checkpoint", ckpt, dtype=dtype, progress=False if (args.quiet or shipped) else None)
     if tokenizer.vocab_size > model.config.llm.vocab_size:
         raise ValueError(f"the tokenizer has {tokenizer.vocab_size} pieces but the model's vocabulary is "
                          f"{model.config.llm.vocab_size}: they do not belong together")
@@ -174,9 +217,10 @@ def _model_limit(model, shipped: bool) -> int:
 # %% ../nbs/33_cli.ipynb #9e40c0d1
 @functools.cache
 def _mask_decoder(path: Path):
-    "The mask VQ-VAE, loaded the first time an answer has masks to draw (most runs never need it)."
+    "The mask VQ-VAE, loaded the first time an answer has masks (most runs never need it)."
     from paligemma.tasks.segmentation import VQVAEDecoder
-    return VQVAEDecoder.from_npz(path)
+    with _reading("--vae", path, "a mask VQ-VAE .npz: vae-oid.npz, or one written by save_vae_npz"):
+        return VQVAEDecoder.from_npz(path)
 
 
 def _objects(text: str, image, vae: Path | None) -> list[dict]:
@@ -187,16 +231,47 @@ def _objects(text: str, image, vae: Path | None) -> list[dict]:
     return parse_detections(text, image.shape[:2])
 
 
+def _json_object(o: dict) -> dict:
+    "An object for --json: label, box rounded to 0.01 px, and a mask as COCO run-length encoding."
+    from paligemma.tasks.segmentation import mask_to_rle
+    out = dict(label=o["label"], box=[round(float(v), 2) for v in o["box"]])
+    if o.get("mask") is not None: out["mask"] = mask_to_rle(o["mask"])
+    return out
+
+
 def _draw_path(base: Path, i: int, n: int) -> Path:
     return base if n == 1 else base.with_name(f"{base.stem}-{i}{base.suffix}")
 
 
-def _prompt_notice(prompt: str) -> None:
-    "The shipped model's one-line notice for a prompt outside the tasks it was taught, on stderr."
-    from paligemma.demo import tiny_model
-    notice = getattr(tiny_model, "prompt_notice", None)
-    message = notice(prompt) if notice else None
-    if message: print(message, file=sys.stderr)
+def _answer(sampler, tokenizer, images, args) -> list[tuple[str, bool]]:
+    "(text, cut at --max-new-tokens?) for each image: an answer is cut when it filled every step without its EOS."
+    import numpy as np
+    from paligemma.processor import Processor
+    from paligemma.tokenizer import tokenize
+    processor, answers = Processor(tokenizer, sampler.model.config.image_size), []
+    for start in range(0, len(images), args.batch_size):
+        chunk = images[start:start + args.batch_size]
+        text = tokenize(tokenizer, [args.prompt] * len(chunk))
+        out = sampler.generate_tokens(np.stack([processor.image(im) for im in chunk]), text["tokens"],
+                                      text["input_mask"].sum(1), args.max_new_tokens, temperature=args.temperature,
+                                      top_k=args.top_k, top_p=args.top_p, seed=args.seed, eos_id=tokenizer.eos_id)
+        for tokens, n in zip(np.asarray(out.tokens), np.asarray(out.lengths)):
+            cut = n == args.max_new_tokens and tokens[n - 1] != tokenizer.eos_id
+            answers.append((tokenizer.decode(tokens[:n]), bool(cut)))
+    return answers
+
+
+def _image_notices(args, model, tokenizer, images, answers, shipped: bool) -> list[list[str]]:
+    "Per image, one line for each reason not to trust its answer: cut short; for the shipped model, an unlike image."
+    notices = [[] for _ in images]
+    if shipped:
+        from paligemma.demo import tiny_model
+        confidence = tiny_model.caption_confidence(model, tokenizer, images, batch_size=args.batch_size)
+        for said, c in zip(notices, confidence): said += [m for m in [tiny_model.image_notice(float(c))] if m]
+    for said, (_, cut) in zip(notices, answers):
+        if cut: said.append(f"the answer reached --max-new-tokens ({args.max_new_tokens}) before its end, so it is "
+                            "cut short: pass a larger --max-new-tokens")
+    return notices
 
 # %% ../nbs/33_cli.ipynb #9e40c0d2
 def _generate(args) -> int:
@@ -214,23 +289,26 @@ def _generate(args) -> int:
         raise ValueError(f"the prompt is {n_prompt} tokens: with {model.config.num_image_tokens} image tokens and "
                          f"--max-new-tokens {args.max_new_tokens} that is {need} positions, more than "
                          f"{'--max-length' if args.max_length else 'the model allows'} ({limit})")
-    if files[3]: _prompt_notice(args.prompt)
-    sampler, answers = Sampler(model, tokenizer), []
-    for start in range(0, len(images), args.batch_size):
-        chunk = images[start:start + args.batch_size]
-        answers += sampler(chunk, [args.prompt] * len(chunk), max_new_tokens=args.max_new_tokens,
-                           temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
-    for i, (path, image, text) in enumerate(zip(args.images, images, answers)):
+    prompt_notice = None
+    if files[3]:
+        from paligemma.demo import tiny_model
+        prompt_notice = tiny_model.prompt_notice(args.prompt)
+        if prompt_notice: print(prompt_notice, file=sys.stderr)
+    answers = _answer(Sampler(model, tokenizer), tokenizer, images, args)
+    notices = _image_notices(args, model, tokenizer, images, answers, files[3])
+    for i, (path, image, (text, cut), said) in enumerate(zip(args.images, images, answers, notices)):
         objects = _objects(text, image, files[2]) if (args.json or args.draw) else []
         if args.json:
-            print(json.dumps(dict(image=str(path), prompt=args.prompt, answer=text,
-                                  objects=[dict(label=o["label"], box=[round(float(v), 2) for v in o["box"]])
-                                           for o in objects])))
+            print(json.dumps(dict(image=str(path), prompt=args.prompt, answer=text, truncated=cut,
+                                  objects=[_json_object(o) for o in objects],
+                                  notices=[m for m in [prompt_notice] if m] + said)))
         else:
             print(text if len(images) == 1 else f"{path}: {text}")
+        for message in said: print(message if len(images) == 1 else f"{path}: {message}", file=sys.stderr)
         if args.draw:
             from paligemma.tasks.detection import draw_detections
             out = _draw_path(args.draw, i, len(images))
+            _will_write(args, out, checkpoint=False)
             draw_detections(image, objects, path=out)  # the format its extension names, atomically
             print(f"drew {len(objects)} object{'s' * (len(objects) != 1)} to {out}", file=sys.stderr)
     return 0
@@ -262,7 +340,8 @@ def _add_generate(commands) -> None:
     p.add_argument("--prompt", required=True, type=_nonempty,
                    help='the prefix, e.g. "caption en", "detect circle", "segment square"')
     _add_common(p, what="model")
-    p.add_argument("--max-new-tokens", type=_number(int, 1), default=64, help="longest answer in tokens (default 64)")
+    p.add_argument("--max-new-tokens", type=_number(int, 1), default=64, help="longest answer in tokens (default 64); an answer "
+                   "cut at this length gets a notice on stderr and \"truncated\": true in --json")
     p.add_argument("--max-length", type=_number(int, 1), help="image + prompt + answer positions allowed (default: "
                    "the model's limit: 128 for the shipped model and its fine-tunes, 8192 for others)")
     p.add_argument("--temperature", type=_number(float, 0.0), default=0.0, help="0 is greedy (default)")
@@ -272,11 +351,14 @@ def _add_generate(commands) -> None:
     p.add_argument("--seed", type=_number(int, 0), default=0, help="random seed for sampling (default 0)")
     p.add_argument("--batch-size", type=_number(int, 1), default=8, help="images per compiled batch (default 8)")
     p.add_argument("--json", action="store_true",
-                   help='one JSON object per image: {"image", "prompt", "answer", "objects": [{"label", "box"}]}, '
-                        "each box [y1, x1, y2, x2] (top, left, bottom, right) in pixels of the original image")
+                   help='one JSON object per image: {"image", "prompt", "answer", "truncated", "objects": [{"label", '
+                        '"box", "mask"}], "notices"}, each box [y1, x1, y2, x2] (top, left, bottom, right) in pixels '
+                        'of the original image, each mask of a segment answer in COCO run-length encoding {"size": '
+                        '[h, w], "counts": "..."} (pycocotools.mask.decode, or paligemma.tasks.segmentation.rle_to_mask), '
+                        "notices the lines that say why an answer may not be trusted")
     p.add_argument("--draw", metavar="OUT.png", type=_picture,
                    help="draw boxes (and segment masks) over the image, in the format the extension names "
-                        "(.png, .jpg, ...); with several images, OUT-0.png, OUT-1.png, ...")
+                        "(.png, .jpg, ...), in a folder that exists; with several images, OUT-0.png, OUT-1.png, ...")
     p.set_defaults(run=_generate)
 
 # %% ../nbs/33_cli.ipynb #088e90b0
@@ -318,7 +400,7 @@ def _finetune(args) -> int:
     from paligemma.processor import Processor
     from paligemma.saving import save_checkpoint
     from paligemma.tokenizer import tokenize
-    out = Path(args.out)
+    out = args.out
     if out.exists() and not args.overwrite: raise FileExistsError(f"{out} exists (pass --overwrite to replace it)")
     _use_compilation_cache(args)
     examples = read_jsonl(args.data)
@@ -335,6 +417,7 @@ def _finetune(args) -> int:
     ft.finetune(model, tokenizer, [dict(e, image=images[e["image"]]) for e in examples], args.trainable,
                 steps=args.steps, lr=args.lr, batch_size=args.batch_size, warmup=args.warmup, max_len=args.max_len,
                 lora_rank=args.lora_rank or ft.DEFAULT_LORA_RANK, seed=args.seed, on_step=log)  # merges LoRA
+    _will_write(args, out)
     written = save_checkpoint(model, out, overwrite=args.overwrite, tokenizer=files[1], vae=files[2])
     print(f"wrote {written} with its tokenizer{' and mask decoder' if files[2] else ''}", file=sys.stderr)
     return 0
@@ -347,14 +430,23 @@ def _check_finetune(args) -> str | None:
     return None
 
 # %% ../nbs/33_cli.ipynb #f7e7c0d2
+_DATA_HELP = ('The data: a JSON Lines file, one example per line, {"image": "images/0.png", "prefix": "answer en '
+              'how many shapes in words?", "suffix": "two"}; an image path is relative to the folder of the JSONL '
+              "file (or absolute). The README shows how to write one from the shapes world or from a folder of "
+              "images and a CSV. Without flags the whole model trains (--trainable all) for --steps 100; the "
+              "README's recipe for a new question is --trainable lora --steps 200, at the LoRA defaults below.")
+
+
 def _add_finetune(commands) -> None:
     p = commands.add_parser("finetune", help="fine-tune on a JSONL file of {image, prefix, suffix} and save",
                             description="Fine-tune PaliGemma on image/prefix/suffix examples and write a checkpoint "
                                         "(OUT.npz: big_vision; else a Hugging Face folder) with its tokenizer and "
-                                        "mask decoder beside it.", epilog=_CACHE_HELP, add_help=False)
+                                        "mask decoder beside it. " + _DATA_HELP, epilog=_CACHE_HELP, add_help=False)
     p.add_argument("--data", required=True, metavar="FILE.jsonl",
-                   help='one {"image": path, "prefix": ..., "suffix": ...} per line; paths relative to the file')
-    p.add_argument("--out", required=True, help="checkpoint to write: OUT.npz or a folder")
+                   help='one {"image": path, "prefix": ..., "suffix": ...} per line; image paths relative to the '
+                        "folder of FILE.jsonl (or absolute)")
+    p.add_argument("--out", required=True, type=_output, help="checkpoint to write: OUT.npz or a folder, in a folder "
+                                                               "that exists")
     _add_common(p, what="starting")
     p.add_argument("--trainable", choices=("all", "attention", "lora"), default="all",
                    help="what trains: everything (default), the decoder's attention, or LoRA adapters (merged on save)")
@@ -390,11 +482,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    "Entry point of the `paligemma` command; returns the exit status."
-    args = None
+def _run(argv, args) -> int:
+    "Parse `argv` into `args` and run its command; a mistake is one line on stderr and status 1 or 2."
     try:
-        args = parser().parse_args(argv)
+        parser().parse_args(argv, namespace=args)
         problem = args.check(args) if hasattr(args, "check") else None
         if problem:
             print(f"paligemma {args.command}: error: {problem}", file=sys.stderr)
@@ -402,8 +493,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except (OSError, ValueError) as e:  # missing files, CheckpointError (a ValueError), existing destinations
         message = str(e).replace("\n", " ")
-        print(f"paligemma{' ' + args.command if args else ''}: error: {message}", file=sys.stderr)
+        print(f"paligemma{' ' + args.command if args.command else ''}: error: {message}", file=sys.stderr)
         return 1
+
+
+def _exit_now(status: int) -> None:
+    "End the process at once, after flushing what it printed: no interpreter teardown, no waiting for XLA's threads."
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception): stream.flush()
+    os._exit(status)
+
+
+def _no_lost_interrupts(hook):
+    "A `sys.unraisablehook`: Ctrl-C raised where Python drops exceptions (a gc callback, `__del__`) is raised again."
+    import _thread, time
+    def later():  # from another thread, once the callback has returned: raised where it can surface
+        time.sleep(0.01)
+        _thread.interrupt_main()
+    def unraisable(info):
+        if not issubclass(info.exc_type, KeyboardInterrupt): return hook(info)
+        _thread.start_new_thread(later, ())  # returns at once: nothing here waits, so nothing here can be interrupted
+    return unraisable
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    "Entry point of the `paligemma` command; returns the exit status (or, run as the command, ends the process on Ctrl-C)."
+    args, owner = argparse.Namespace(command=None, writes=[]), False  # `writes`: what the command writes, undone on Ctrl-C
+    try:
+        import threading
+        owner = argv is None and threading.current_thread() is threading.main_thread()  # the command, not a caller
+        if owner: sys.unraisablehook = _no_lost_interrupts(sys.unraisablehook)
+        status = _run(argv, args)
+        if owner: signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: the interpreter's own exit is not interrupted
+        return status
     except KeyboardInterrupt:
+        if owner: signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not interrupt the clean-up
+        _remove_unfinished(args)
         print("interrupted", file=sys.stderr)
+        if owner: _exit_now(130)  # a compile XLA started may still run in its thread: the teardown would crash on it
         return 130

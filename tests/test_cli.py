@@ -1,9 +1,12 @@
 "The `paligemma` command as a user runs it: a fresh process per call, exit statuses, stdout and stderr."
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +60,13 @@ def test_help_states_the_defaults_in_use(env):
     assert finetune.returncode == 0
     text = " ".join(finetune.stdout.split())
     assert ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) in text and f"(default {DEFAULT_LORA_RANK})" in text
+    # the data format and the relative-path rule, as the README states them; the command's defaults vs the recipe
+    assert '{"image": "images/0.png", "prefix": "answer en how many shapes in words?", "suffix": "two"}' in text
+    assert "an image path is relative to the folder of the JSONL file (or absolute)" in text
+    assert "--trainable all) for --steps 100" in text and "--trainable lora --steps 200" in text
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    assert '{"image": "images/0.png", "prefix": "answer en how many shapes in words?", "suffix": "two"}' in readme
+    assert "An image path is relative to the folder of the JSONL file (or absolute)" in readme
     from paligemma.cli import parser
     commands = parser()._subparsers._group_actions[0].choices
     for name, command in commands.items():
@@ -87,6 +97,10 @@ FT = ["finetune", "--data", "train.jsonl", "--out", "out.npz"]
     (FT + ["--lr", "nan"], "--lr must be a finite number, got 'nan'"),
     (FT + ["--steps", "5", "--warmup", "5"], "--warmup must be less than --steps (5), got 5"),
     (["convert", "a.npz", "b.npz", "--format", "ckpt"], "--format: invalid choice: 'ckpt'"),
+    # one rule for every output: its folder must exist (checked while parsing, before anything loads)
+    (FT + ["--out", "no/such/folder/x.npz"], "--out must be in a folder that exists: 'no/such/folder/x.npz'"),
+    (["convert", "a.npz", "no/such/folder/hf"], "DST must be in a folder that exists: 'no/such/folder/hf'"),
+    (GEN + ["--draw", "no/such/folder/out.png"], "--draw must be in a folder that exists: 'no/such/folder/out.png'"),
 ])
 def test_flag_errors(env, argv, message):
     one_line_error(cli(env, *argv), 2, message)
@@ -171,18 +185,214 @@ def test_finetuned_checkpoint_remembers_its_tokenizer(env, tmp_path):
     one_line_error(cli(env, *GEN, "--checkpoint", TINY_CHECKPOINT), 1, "--checkpoint needs --tokenizer")
 
 
-def test_ctrl_c_during_finetune(env, tmp_path):
-    data = _dataset(tmp_path, 2)
-    p = subprocess.Popen([sys.executable, "-c", ENTRY, "finetune", "--data", str(data), "--out",
-                          str(tmp_path / "ft.npz"), "--steps", "100000", "--batch-size", "2", "--log-every", "1"],
-                         stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-    before = []
-    for line in p.stderr:  # wait until training has started
-        before.append(line)
-        if line.startswith("step"): break
-    p.send_signal(signal.SIGINT)
-    rest = p.stderr.read()
-    assert p.wait(timeout=120) == 130, before + [rest]
-    after = [l for l in rest.splitlines() if not l.startswith("step")]
-    assert after == ["interrupted"], rest
-    assert sorted(q.name for q in tmp_path.iterdir()) == ["0.png", "1.png", "train.jsonl"]  # nothing written
+def test_config_errors_say_what_file_was_expected(env, tmp_path):
+    np.savez(tmp_path / "other.npz", weights=np.zeros(3))  # a valid .npz, but not a PaliGemma checkpoint
+    one_line_error(cli(env, "convert", tmp_path / "other.npz", tmp_path / "out.npz"), 1,
+                   "(expected a PaliGemma checkpoint: a big_vision .npz, or a Hugging Face folder with model.safetensors)")
+    one_line_error(cli(env, "generate", SHAPES_PNG, "--prompt", "segment square", "--vae", tmp_path / "other.npz",
+                       "--json"), 1, f"--vae {tmp_path / 'other.npz'}: ")
+    r = cli(env, "generate", SHAPES_PNG, "--prompt", "segment square", "--vae", tmp_path / "other.npz", "--json")
+    assert "(expected a mask VQ-VAE .npz" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.npz"]
+
+
+def coco_decode(rle) -> np.ndarray:
+    "COCO's compressed RLE string to a mask, written here from the format's definition (pycocotools' maskApi.c)."
+    counts, text, i = [], rle["counts"].encode(), 0
+    while i < len(text):
+        x, k, more = 0, 0, True
+        while more:
+            c = text[i] - 48
+            x |= (c & 0x1F) << (5 * k)
+            more, i, k = bool(c & 0x20), i + 1, k + 1
+            if not more and c & 0x10: x |= -1 << (5 * k)
+        if len(counts) > 2: x += counts[-2]
+        counts.append(x)
+    h, w = rle["size"]
+    flat = np.zeros(h * w, bool)
+    for j, start in enumerate(np.cumsum([0] + counts[:-1])):
+        if j % 2: flat[start:start + counts[j]] = True  # runs alternate, zeros first
+    return flat.reshape((w, h)).T  # column-major
+
+
+def test_json_masks_decode_to_the_drawn_pixels(env, tmp_path):
+    from pycocotools import mask as coco
+    from paligemma.demo.tiny_model import TINY_VAE
+    from paligemma.tasks.detection import draw_detections
+    from paligemma.tasks.segmentation import VQVAEDecoder, parse_segmentations
+    r = cli(env, "generate", SHAPES_PNG, "--prompt", "segment square", "--json", "--draw", tmp_path / "seg.png")
+    assert r.returncode == 0, r.stderr
+    answer = json.loads(r.stdout)
+    image = np.asarray(Image.open(SHAPES_PNG).convert("RGB"))
+    truth = parse_segmentations(answer["answer"], image.shape[:2], VQVAEDecoder.from_npz(TINY_VAE))  # what --draw got
+    assert answer["truncated"] is False and len(answer["objects"]) == len(truth) == 2
+    masks = []
+    for o, t in zip(answer["objects"], truth):
+        assert o["mask"]["size"] == [72, 72] and isinstance(o["mask"]["counts"], str)
+        mask = coco_decode(o["mask"])
+        np.testing.assert_array_equal(mask, t["mask"])
+        np.testing.assert_array_equal(coco.decode(o["mask"]).astype(bool), mask)  # pycocotools reads it as written
+        assert 100 < mask.sum() < 72 * 72 / 2
+        masks.append(mask)
+    # the picture --draw painted is the one the JSON describes, and a mask one pixel off paints another
+    drawn = np.asarray(Image.open(tmp_path / "seg.png").convert("RGB")).astype(int)
+    def redraw(masks, name):
+        draw_detections(image, [dict(o, mask=m) for o, m in zip(answer["objects"], masks)], path=tmp_path / name)
+        return np.asarray(Image.open(tmp_path / name).convert("RGB")).astype(int)
+    assert np.abs(redraw(masks, "again.png") - drawn).max() <= 8  # boxes rounded to 0.01 px in the JSON
+    shifted = [np.roll(masks[0], 1, axis=1)] + masks[1:]
+    assert np.abs(redraw(shifted, "shifted.png") - drawn).max() > 40
+
+
+def test_truncated_answers_are_flagged(env):
+    r = cli(env, "generate", SHAPES_PNG, "--prompt", "segment square", "--json", "--max-new-tokens", "10")
+    assert r.returncode == 0, r.stderr
+    answer = json.loads(r.stdout)
+    assert answer["truncated"] is True and answer["notices"] == [r.stderr.strip()], (answer, r.stderr)
+    assert "reached --max-new-tokens (10)" in r.stderr and r.stderr.count("\n") == 1
+    r = cli(env, "generate", SHAPES_PNG, "--prompt", "detect square", "--json")
+    assert (json.loads(r.stdout)["truncated"], json.loads(r.stdout)["notices"], r.stderr) == (False, [], "")
+
+
+def test_photograph_gets_a_notice(env, tmp_path):
+    "matplotlib's portrait is flagged as unlike the training scenes; the README's scene is not."
+    import matplotlib.cbook
+    photo = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    r = cli(env, "generate", photo, SHAPES_PNG, "--prompt", "caption en")
+    assert r.returncode == 0, r.stderr
+    notices = r.stderr.strip().splitlines()
+    assert len(notices) == 1 and notices[0].startswith(f"{photo}: this image is unlike the shapes scenes"), r.stderr
+    assert len(r.stdout.strip().splitlines()) == 2  # both answered all the same
+
+
+# Ctrl-C at chosen moments of a real run. The child marks the moments on stderr (`@load`, `@compile`: the sampler's
+# or the train step's program going to XLA, `@run`: that program compiled and about to run, `@write`: a file written
+# under its `.partial` name, held there a moment);
+# the test sends SIGINT when it reads the mark. The child starts with SIGINT at its default, whatever this process
+# does with it (under `nohup` it is ignored, and a child would inherit that), and every wait has a timeout.
+MARKED = '''
+import sys, time
+from jax._src import compiler
+import paligemma.checkpoints, paligemma.saving, paligemma.finetune
+from paligemma.sampler import Sampler
+def mark(name): print("@" + name, file=sys.stderr, flush=True)
+def before(owner, attr, name):
+    f = getattr(owner, attr)
+    def wrapped(*a, **k): mark(name); return f(*a, **k)
+    setattr(owner, attr, wrapped)
+started = []
+def starting(owner, attr):
+    f = getattr(owner, attr)
+    def wrapped(*a, **k): started.append(attr); return f(*a, **k)
+    setattr(owner, attr, wrapped)
+starting(Sampler, "generate_tokens"); starting(paligemma.finetune, "finetune")
+compile_ = compiler.backend_compile_and_load
+def compile_marked(*a, **k):
+    first = started and not started[-1] == "marked"
+    if first: started.append("marked"); mark("compile")
+    compiled = compile_(*a, **k)
+    if first: mark("run")  # the program is compiled: what follows runs it
+    return compiled
+compiler.backend_compile_and_load = compile_marked
+before(paligemma.checkpoints, "load_checkpoint", "load")
+def slow_writes(owner):
+    write_atomic = owner.write_atomic
+    def held(write):
+        def w(tmp): write(tmp); mark("write"); time.sleep(60)
+        return w
+    owner.write_atomic = lambda writes: write_atomic([(path, held(w)) for path, w in writes])
+slow_writes(paligemma.saving)  # draw_detections imports it from there when it writes
+from paligemma.cli import main
+sys.exit(main())
+'''
+
+
+def _default_sigint():  # in the child, before exec: Python installs its KeyboardInterrupt handler only over SIG_DFL
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def interrupt_at(env, argv, mark: str, cwd: Path, timeout: float = 300) -> tuple[int, str, str]:
+    "Run `argv` with its moments marked, send SIGINT at `@mark`; (status, stdout, stderr without the marks)."
+    p = subprocess.Popen([sys.executable, "-c", MARKED, *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env={**env, "PALIGEMMA_COMPILATION_CACHE": "0"}, cwd=cwd,
+                         preexec_fn=_default_sigint)
+    lines, out = queue.Queue(), []
+    readers = [threading.Thread(target=lambda: [lines.put(l) for l in p.stderr] + [lines.put(None)], daemon=True),
+               threading.Thread(target=lambda: out.extend(p.stdout), daemon=True)]
+    for t in readers: t.start()
+    err, deadline = [], time.monotonic() + timeout
+    try:
+        while True:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))  # queue.Empty: the mark never came
+            assert line is not None, f"ended (status {p.wait(10)}) before @{mark}: {''.join(err)}"
+            if line.strip() == f"@{mark}": break
+            err.append(line)
+        p.send_signal(signal.SIGINT)
+        status = p.wait(timeout=120)
+    finally:
+        if p.poll() is None: p.kill()
+    for t in readers: t.join(timeout=30)
+    while not lines.empty():
+        line = lines.get()
+        if line is not None: err.append(line)
+    return status, "".join(out), "".join(l for l in err if not l.startswith("@"))
+
+
+@pytest.mark.parametrize("command, mark", [("generate", "load"), ("generate", "compile"), ("generate", "run"),
+                                           ("generate", "write"),
+                                           ("finetune", "compile"), ("finetune", "write"),
+                                           ("convert", "load"), ("convert", "write")])
+def test_ctrl_c(env, tmp_path, command, mark):
+    "Status 130, `interrupted` on one line, no traceback, and nothing written: no picture, checkpoint or .partial."
+    from paligemma.demo.tiny_model import TINY_CHECKPOINT
+    argv = {"generate": ["generate", SHAPES_PNG, "--prompt", "segment square", "--draw", tmp_path / "seg.png"],
+            "finetune": ["finetune", "--data", _dataset(tmp_path, 2), "--out", tmp_path / "ft.npz", "--steps", "3",
+                         "--batch-size", "2"],
+            "convert": ["convert", TINY_CHECKPOINT, tmp_path / "hf"]}[command]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    status, out, err = interrupt_at(env, argv, mark, tmp_path)
+    assert status == 130, (status, err)
+    assert [l for l in err.splitlines() if not l.startswith("step")] == ["interrupted"], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, nothing half-written
+
+
+def test_ctrl_c_between_renames_removes_what_was_written(tmp_path, monkeypatch):
+    "An interrupt after the tokenizer beside the checkpoint is in place but before the weights are: neither stays."
+    from paligemma import cli
+    from paligemma.demo.tiny_model import TINY_CHECKPOINT, TINY_TOKENIZER, TINY_VAE
+    import shutil
+    shutil.copy(TINY_CHECKPOINT, tmp_path / "src.npz")
+    shutil.copy(TINY_TOKENIZER, tmp_path / "src.tokenizer.model")
+    shutil.copy(TINY_VAE, tmp_path / "src.vae.npz")
+    renames, replace = [], os.replace
+    def interrupted_replace(a, b):
+        if renames: raise KeyboardInterrupt
+        renames.append(b); replace(a, b)
+    monkeypatch.setattr(os, "replace", interrupted_replace)
+    assert cli.main(["convert", str(tmp_path / "src.npz"), str(tmp_path / "dst.npz")]) == 130
+    assert renames == [tmp_path / "dst.tokenizer.model"]  # one file was in place when the interrupt came
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.npz", "src.tokenizer.model", "src.vae.npz"]
+
+
+def test_ctrl_c_in_a_gc_callback_is_not_lost(env, tmp_path):
+    "Python drops an exception raised in a gc callback (JAX registers one): the command raises it again, and stops."
+    from paligemma.demo.tiny_model import TINY_CHECKPOINT
+    code = '''
+import gc, sys
+import paligemma.checkpoints
+load = paligemma.checkpoints.load_checkpoint
+def interrupted_in_gc(*a, **k):
+    def callback(phase, info):
+        gc.callbacks.remove(callback)
+        raise KeyboardInterrupt  # as a Ctrl-C arriving while the collector runs
+    gc.callbacks.append(callback)
+    gc.collect()
+    return load(*a, **k)
+paligemma.checkpoints.load_checkpoint = interrupted_in_gc
+from paligemma.cli import main
+sys.exit(main())
+'''
+    r = subprocess.run([sys.executable, "-c", code, "convert", TINY_CHECKPOINT, tmp_path / "out.npz"], env=env,
+                       capture_output=True, text=True, timeout=300, preexec_fn=_default_sigint)
+    assert (r.returncode, r.stderr) == (130, "interrupted\n"), r.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -23,9 +23,10 @@ from .mask_vae import SHAPES_VAE, mask_iou
 
 # %% auto #0
 __all__ = ['ASSETS', 'TINY_CHECKPOINT', 'TINY_TOKENIZER', 'TINY_VAE', 'TINY_IMAGE_SIZE', 'TINY_MAX_LENGTH', 'PATCH_CLASSES',
-           'WIDTHS', 'TASK_WEIGHTS', 'ABSENT_STAGE', 'tiny_config', 'loc_code', 'sincos_2d', 'init_from_scratch',
-           'patch_labels', 'PatchClassifier', 'patch_batch', 'pretrain_vit', 'patch_accuracy', 'task_batches',
-           'train_tasks', 'train_tiny', 'load_tiny', 'box_iou', 'evaluate', 'prompt_notice']
+           'WIDTHS', 'TASK_WEIGHTS', 'ABSENT_STAGE', 'CONFIDENCE_THRESHOLD', 'CAPTION_TOKENS', 'tiny_config',
+           'loc_code', 'sincos_2d', 'init_from_scratch', 'patch_labels', 'PatchClassifier', 'patch_batch',
+           'pretrain_vit', 'patch_accuracy', 'task_batches', 'train_tasks', 'train_tiny', 'load_tiny', 'box_iou',
+           'evaluate', 'prompt_notice', 'caption_confidence', 'image_notice']
 
 # %% ../../nbs/23_demo_tiny_model.ipynb #c8c86493
 ASSETS = Path(str(importlib.resources.files("paligemma"))) / "assets"  # shipped inside the package
@@ -255,3 +256,31 @@ def prompt_notice(prompt: str) -> str | None:
     said = "an empty prompt" if not prompt.strip() else f'"{prompt}"'
     return (f'the shipped tiny model knows "caption en", "{COUNT_PROMPT}", "detect KIND" and "segment KIND" for KIND '
             f"in {', '.join(SHAPES)}; {said} is outside them, so its answer means nothing")
+
+# %% ../../nbs/23_demo_tiny_model.ipynb #f00d0002
+CONFIDENCE_THRESHOLD = -0.05  # the 1st percentile (rounded) of `caption_confidence` on 2,000 fresh scenes (bench/unfamiliar_images.py)
+CAPTION_TOKENS = 20  # longer than any caption of the shapes world
+
+
+def caption_confidence(model: PaliGemma, tokenizer: Tokenizer, images, batch_size: int = 64) -> np.ndarray:  # -> float32[B]
+    "Mean log-probability per token (EOS included) of the greedy `caption en` answer to each image: how sure the model is."
+    from paligemma.processor import Processor
+    from paligemma.sampler import Sampler
+    from paligemma.tokenizer import tokenize
+    processor, sampler, scores = Processor(tokenizer, model.config.image_size), Sampler(model, tokenizer), []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size]
+        text = tokenize(tokenizer, ["caption en"] * len(chunk))
+        out = sampler.generate_tokens(np.stack([processor.image(im) for im in chunk]), text["tokens"],
+                                      text["input_mask"].sum(1), CAPTION_TOKENS, eos_id=tokenizer.eos_id)
+        lengths, logprobs = np.asarray(out.lengths), np.asarray(out.logprobs)
+        scores += [logprobs[i, :n].mean() for i, n in enumerate(lengths)]
+    return np.asarray(scores, np.float32)
+
+
+def image_notice(confidence: float) -> str | None:
+    "None for an image the shipped tiny model reads like its training scenes, else a one-line notice."
+    if confidence >= CONFIDENCE_THRESHOLD: return None
+    return (f"this image is unlike the shapes scenes the shipped tiny model was trained on (its caption's mean "
+            f"log-probability is {confidence:.3f}, below the {CONFIDENCE_THRESHOLD} of 99% of fresh scenes), so its "
+            f"answer likely means nothing")

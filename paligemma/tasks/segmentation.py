@@ -15,7 +15,7 @@ from ..tokenizer import NUM_SEG
 from .locations import box_to_loc, crop_mask64, loc_text, loc_to_box, normalize_box, paste_mask, read_group, seg_text
 
 # %% auto #0
-__all__ = ['VQVAEDecoder', 'parse_segmentations', 'VQVAEEncoder', 'mask_to_codes', 'mask_to_text']
+__all__ = ['VQVAEDecoder', 'parse_segmentations', 'VQVAEEncoder', 'mask_to_codes', 'mask_to_text', 'mask_to_rle', 'rle_to_mask']
 
 # %% ../../nbs/18_tasks_segmentation.ipynb #85cc6b75
 def _conv(x, w, b, padding="SAME", stride=1):  # x: float32[B, H, W, C], w: HWIO
@@ -195,3 +195,51 @@ def mask_to_text(mask, box, encoder: VQVAEEncoder, image_size: int | Sequence[in
     "`mask_to_codes` spelled out: the 4 `<loc>` and 16 `<seg>` tokens of one object of a `segment` answer."
     locs, codes = mask_to_codes(mask, box, encoder, image_size)
     return loc_text(locs) + seg_text(codes)
+
+# %% ../../nbs/18_tasks_segmentation.ipynb #c0c0a002
+def _run_lengths(mask: np.ndarray) -> list[int]:  # bool[h, w] -> runs in column-major order, zeros first
+    flat = np.asarray(mask, bool).ravel(order="F")
+    if not flat.size: return []
+    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    runs = np.diff(np.concatenate([[0], edges, [flat.size]]))
+    return ([0] if flat[0] else []) + runs.tolist()
+
+
+def mask_to_rle(mask) -> dict:  # bool[h, w] (or 0/1) -> {"size": [h, w], "counts": str}
+    "A mask as COCO's compressed run-length encoding, as `pycocotools.mask.encode` writes it (counts as a str)."
+    mask = np.asarray(mask)
+    if mask.ndim != 2: raise ValueError(f"mask_to_rle: expected a 2-d mask [h, w], got shape {mask.shape}")
+    counts, text = _run_lengths(mask), []
+    for i, x in enumerate(counts):
+        if i > 2: x -= counts[i - 2]  # from the fourth run on: the difference to the run of the same colour before
+        while True:
+            c, x = x & 0x1F, x >> 5  # 5 bits at a time, least significant first; >> keeps the sign
+            more = x != -1 if c & 0x10 else x != 0
+            text.append(chr(48 + (c | 0x20 if more else c)))
+            if not more: break
+    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": "".join(text)}
+
+
+def _counts_from_string(text: str) -> list[int]:
+    counts, x, k = [], 0, 0
+    for ch in text:
+        c = ord(ch) - 48
+        x |= (c & 0x1F) << (5 * k)
+        k += 1
+        if c & 0x20: continue  # more pieces of this number follow
+        if c & 0x10: x |= -1 << (5 * k)  # negative: extend the sign
+        counts.append(x + (counts[-2] if len(counts) > 2 else 0))
+        x, k = 0, 0
+    return counts
+
+
+def rle_to_mask(rle: Mapping) -> np.ndarray:  # {"size": [h, w], "counts": str or list[int]} -> bool[h, w]
+    "A COCO run-length encoding (compressed string or list of counts) back to a boolean mask."
+    h, w = (int(v) for v in rle["size"])
+    counts = rle["counts"]
+    counts = _counts_from_string(counts.decode() if isinstance(counts, bytes) else counts) if isinstance(
+        counts, (str, bytes)) else [int(c) for c in counts]
+    if sum(counts) != h * w or min(counts, default=0) < 0:
+        raise ValueError(f"rle_to_mask: counts cover {sum(counts)} pixels, expected {h} x {w} = {h * w}")
+    values = np.arange(len(counts)) % 2 == 1  # zeros first, then ones, alternating
+    return np.repeat(values, counts).reshape((h, w), order="F")

@@ -39,6 +39,8 @@ BIGVISION_RENAMES = (  # (big_vision prefix, our prefix): ViT blocks are `encode
     ("img/Transformer/encoderblock/MlpBlock_0/Dense_0/", "img/layers/mlp/fc1/"),
     ("img/Transformer/encoderblock/MlpBlock_0/Dense_1/", "img/layers/mlp/fc2/"),
     ("img/Transformer/encoder_norm/", "img/encoder_norm/"),
+    ("llm/layers/mlp/gating_einsum", "llm/layers/mlp/gating_einsum/w"),  # our feed-forward's projections are
+    ("llm/layers/mlp/linear", "llm/layers/mlp/linear/w"),  # `Einsum` modules, as the attention's are
 )
 
 
@@ -157,7 +159,7 @@ def config_from_shapes(shapes: Mapping[str, tuple[int, ...]]) -> PaliGemmaConfig
     vocab, width = shape("llm/embedder/input_embedding")
     depth, num_heads, _, head_dim = shape("llm/layers/attn/q_einsum/w")
     num_kv_heads = shape("llm/layers/attn/kv_einsum/w")[2]
-    mlp_dim = shape("llm/layers/mlp/gating_einsum")[-1]
+    mlp_dim = shape("llm/layers/mlp/gating_einsum/w")[-1]
     llm = dict(vocab_size=vocab, width=width, depth=depth, mlp_dim=mlp_dim, num_heads=num_heads,
                num_kv_heads=num_kv_heads, head_dim=head_dim)
     if "llm/layers/post_attention_norm/scale" in shapes:  # Gemma 2
@@ -342,9 +344,9 @@ def hf_rules(post_norms: bool) -> list[HFRule]:
         (l + "self_attn.k_proj.weight", "llm/layers/attn/kv_einsum/w/0", _llm_in("num_kv_heads")),
         (l + "self_attn.v_proj.weight", "llm/layers/attn/kv_einsum/w/1", _llm_in("num_kv_heads")),
         (l + "self_attn.o_proj.weight", "llm/layers/attn/attn_vec_einsum/w", _LLM_OUT),
-        (l + "mlp.gate_proj.weight", "llm/layers/mlp/gating_einsum/0", _T),
-        (l + "mlp.up_proj.weight", "llm/layers/mlp/gating_einsum/1", _T),
-        (l + "mlp.down_proj.weight", "llm/layers/mlp/linear", _T),
+        (l + "mlp.gate_proj.weight", "llm/layers/mlp/gating_einsum/w/0", _T),
+        (l + "mlp.up_proj.weight", "llm/layers/mlp/gating_einsum/w/1", _T),
+        (l + "mlp.down_proj.weight", "llm/layers/mlp/linear/w", _T),
     ]
     norms = [("input_layernorm", "pre_attention_norm")]
     norms += ([("post_attention_layernorm", "post_attention_norm"), ("pre_feedforward_layernorm", "pre_ffw_norm"),

@@ -104,7 +104,8 @@ REFERENCE_VIT_NAMES = {  # big_vision's names inside the ViT -> ours; every othe
     "Transformer/encoderblock/LayerNorm_0": "layers/norm1", "Transformer/encoderblock/LayerNorm_1": "layers/norm2",
     "Transformer/encoderblock/MlpBlock_0/Dense_0": "layers/mlp/fc1",
     "Transformer/encoderblock/MlpBlock_0/Dense_1": "layers/mlp/fc2",
-    "Transformer/encoderblock/MultiHeadDotProductAttention_0": "layers/attn", "Transformer/encoder_norm": "encoder_norm"}
+    "Transformer/encoderblock/MultiHeadDotProductAttention_0": "layers/attn", "Transformer/encoder_norm": "encoder_norm",
+    "mlp/gating_einsum": "mlp/gating_einsum/w", "mlp/linear": "mlp/linear/w"}  # the decoder's feed-forward `Einsum`s
 
 
 def reference_param_name(key: str) -> str:
@@ -132,4 +133,3 @@ def load_reference_params(
     if set(arrays) - used: raise ValueError(f"reference case {case}: arrays left over: {sorted(set(arrays) - used)}")
     nnx.update(model, state)
     return model
-

@@ -77,7 +77,7 @@ def test_bad_hf_state_dicts(hf_pg1):
     with pytest.raises(CheckpointError, match="missing 1 key.*llm/final_norm/scale"):
         model_from_hf(missing, config)
     wrong = config.replace(llm=config.llm.replace(mlp_dim=100))
-    with pytest.raises(CheckpointError, match=r"llm/layers/mlp/linear: file has \(3, 96, 64\), model expects \(3, 100, 64\)"):
+    with pytest.raises(CheckpointError, match=r"llm/layers/mlp/linear/w: file has \(3, 96, 64\), model expects \(3, 100, 64\)"):
         model_from_hf(state, wrong)
     gap = {k: v for k, v in state.items() if ".layers.1." not in k or "vision" in k}
     with pytest.raises(CheckpointError, match="not numbered"):

@@ -9,7 +9,7 @@ import math
 import jax
 import jax.numpy as jnp
 from flax import nnx
-from ..nn import attend, param, stacked, scan_layers
+from ..nn import attend, param, record, scan_layers, stacked
 
 # %% auto #0
 __all__ = ['ViTConfig', 'MultiHeadAttention', 'MlpBlock', 'EncoderBlock', 'ViT']
@@ -62,13 +62,11 @@ class MultiHeadAttention(nnx.Module):
                                      kernel_metadata=_axis_names("heads", "head_dim", "embed"),
                                      bias_metadata=_axis_names("embed"), **kw)
         self.query_scale = head_dim ** -0.5
-        self.sow_config = None  # what to record (`set_sow`): `weights` [B, P, N, P] when `attention`
 
     def __call__(self, x):  # [B, P, W] -> [B, P, W]
         q = self.query(x) * self.query_scale
         encoded, weights = attend(q, self.key(x), self.value(x), None)
-        if self.sow_config is not None and self.sow_config.attention:
-            self.sow(nnx.Intermediate, "weights", weights.transpose(0, 2, 1, 3))  # [B, T, N, S], T = S = P
+        record(self, "weights", weights)
         return self.out(encoded)
 
 
@@ -80,11 +78,10 @@ class MlpBlock(nnx.Module):
                               bias_metadata=_axis_names("mlp"), **kw)
         self.fc2 = nnx.Linear(mlp_dim, width, kernel_metadata=_axis_names("mlp", "embed"),
                               bias_metadata=_axis_names("embed"), **kw)
-        self.sow_config = None  # what to record (`set_sow`): `hidden` [B, P, mlp_dim] when `mlp`
 
     def __call__(self, x):
         hidden = jax.nn.gelu(self.fc1(x), approximate=True)
-        if self.sow_config is not None and self.sow_config.mlp: self.sow(nnx.Intermediate, "hidden", hidden)
+        record(self, "hidden", hidden)
         return self.fc2(hidden)
 
 
@@ -99,7 +96,9 @@ class EncoderBlock(nnx.Module):
 
     def __call__(self, x):
         x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        x = x + self.mlp(self.norm2(x))
+        record(self, "residual", x)
+        return x
 
 # %% ../../nbs/05_vit_model.ipynb #3ce99e02
 class ViT(nnx.Module):
@@ -122,7 +121,6 @@ class ViT(nnx.Module):
         self.head = nnx.Linear(c.width, out_dim, kernel_metadata=_axis_names(None, "embed"),
                                bias_metadata=_axis_names("embed"), **kw)
         self.dtype = dtype
-        self.sow_config = None  # what to record (`set_sow`): `residuals` [L+1, B, P, W] when `residuals`
 
     @property
     def num_patches(self) -> int: return self.pos_embedding.shape[1]
@@ -135,11 +133,9 @@ class ViT(nnx.Module):
 
     def encode(self, images):  # float[B, S, S, 3] -> [B, P, W]
         "The encoder's output after `encoder_norm`, before `head`."
-        keep = self.sow_config is not None and self.sow_config.residuals
-        x_in = self.patchify(images)
-        x, stream = scan_layers(self.layers, x_in, lambda layer, x, _: (layer(x),) * 2 if keep else (layer(x), None),
-                                remat=self.config.remat)
-        if keep: self.sow(nnx.Intermediate, "residuals", jnp.concatenate([x_in[None], stream]))
+        x = self.patchify(images)
+        record(self, "inputs", x)
+        x, _ = scan_layers(self.layers, x, lambda layer, x, _: (layer(x), None), remat=self.config.remat)
         return self.encoder_norm(x)
 
     def __call__(self, images):  # float[B, S, S, 3] in [-1, 1] -> [B, P, D]

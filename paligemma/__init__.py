@@ -13,7 +13,7 @@ _EXPORTS = {
     "paligemma.checkpoints": ["load_checkpoint"],
     "paligemma.gemma.cache": ["KVCache"],
     "paligemma.sow": ["RecordingSampler", "SowConfig", "recorded_forward"],
-    "paligemma.sampler": ["Greedy", "Sampler", "SamplerOutput", "Sampling"],
+    "paligemma.sampler": ["Greedy", "Sampler", "SamplerOutput", "Sampling", "Strategy"],
     "paligemma.tokenizer": ["Tokenizer", "tokenize", "train_sentencepiece"],
     "paligemma.processor": ["Processor"],
     "paligemma.saving": ["save_checkpoint"],

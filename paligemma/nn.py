@@ -10,13 +10,18 @@ import numpy as np
 from flax import nnx
 
 # %% auto #0
-__all__ = ['K_MASK', 'param', 'attend', 'stacked', 'scan_layers', 'run_layers', 'stacked_name', 'stacked_arrays', 'record']
+__all__ = ['K_MASK', 'axis_names', 'param', 'attend', 'stacked', 'scan_layers', 'run_layers', 'stacked_name', 'stacked_arrays',
+           'record']
 
 # %% ../nbs/01_nn.ipynb #2195f9a9
-def param(value, names: tuple) -> nnx.Param:
-    "A parameter with logical axis names (`out_sharding`), mapped to a device mesh only when one is asked for."
-    return nnx.Param(value, out_sharding=names, eager_sharding=False)  # eager: would need a mesh even on one device
+def axis_names(*names) -> dict:
+    "Variable metadata giving each axis of a parameter a logical name, e.g. `axis_names('embed', 'mlp')`."
+    return dict(out_sharding=names, eager_sharding=False)  # not eager: nothing is placed until it is asked for
 
+
+def param(value, names: tuple) -> nnx.Param:
+    "A parameter whose axes have the logical `names`."
+    return nnx.Param(value, **axis_names(*names))
 
 # %% ../nbs/01_nn.ipynb #3216da20
 K_MASK = -2.3819763e38  # logit for a masked key: finite, so a fully masked row stays NaN-free

@@ -5,28 +5,34 @@
 # %% ../nbs/11_sampler.ipynb #b5ca03a6
 from __future__ import annotations
 import math
-import numbers
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx, struct
 from .gemma.cache import KVCache, prefill, extend
-from .model import PaliGemma, PaliGemmaConfig, check_inputs
+from .model import PaliGemma, PaliGemmaConfig, check_inputs, is_concrete
 from .processor import Processor
 from .tokenizer import tokenize
 
 # %% auto #0
-__all__ = ['Greedy', 'Sampling', 'sample_logits', 'SamplerOutput', 'cache_length', 'prefill_prompts', 'bucket_length',
+__all__ = ['Strategy', 'Greedy', 'Sampling', 'sample_logits', 'SamplerOutput', 'cache_length', 'prefill_prompts', 'bucket_length',
            'pad_prompts', 'Sampler']
 
 # %% ../nbs/11_sampler.ipynb #b21091e6
-def _known(x) -> bool:
-    "A number given now, not a traced value (or a placeholder jax puts in while it rebuilds the pytree)."
-    return isinstance(x, numbers.Real)
+@struct.dataclass
+class Strategy:
+    "How the next token is chosen from a batch of logits; a new way of choosing is a new subclass."
+
+    def choose(self, logits, key):  # float32[B, V], PRNG key -> int32[B]
+        "One token per row."
+        raise NotImplementedError(f"{type(self).__name__} must define choose(logits, key)")
+
+    def check(self, vocab_size: int):
+        "Raise a one-line error if this strategy cannot choose among `vocab_size` tokens (the sampler asks once)."
 
 
 @struct.dataclass
-class Greedy:
+class Greedy(Strategy):
     "Always the most likely token: the first one on ties, as `argmax`."
 
     def choose(self, logits, key):  # float32[B, V]; key unused -> int32[B]
@@ -37,20 +43,24 @@ class Greedy:
 
 
 @struct.dataclass
-class Sampling:
+class Sampling(Strategy):
     "Draw from softmax(logits / temperature), among the top_k largest logits and the top_p nucleus when given."
     temperature: float = 1.0  # > 0; traced: a new value reuses the compiled program
     top_k: int | None = struct.field(pytree_node=False, default=None)  # >= 1; static: it sets a shape
     top_p: float | None = None  # in (0, 1]: the smallest set of best tokens with that much probability; traced
 
-    def __post_init__(self):
+    def __post_init__(self):  # numbers only: inside `jax.jit` the traced ones were checked when the value was made
         t, k, p = self.temperature, self.top_k, self.top_p
-        if _known(t) and not t > 0:
+        if is_concrete(t) and not t > 0:
             raise ValueError(f"Sampling: temperature must be > 0 (Greedy() is temperature 0); got {t!r}")
         if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
             raise ValueError(f"top_k must be an int >= 1 or None; got {k!r}")
-        if _known(p) and not 0 < p <= 1:
+        if is_concrete(p) and not 0 < p <= 1:
             raise ValueError(f"top_p must be in (0, 1] or None; got {p!r}")
+
+    def check(self, vocab_size: int):
+        if self.top_k is not None and self.top_k > vocab_size:
+            raise ValueError(f"top_k must be an int in [1, {vocab_size}] (the vocabulary) or None; got {self.top_k}")
 
     def choose(self, logits, key):  # float32[B, V], PRNG key -> int32[B]
         "One draw per row."
@@ -71,11 +81,15 @@ class Sampling:
 def sample_logits(
     logits,  # float32[B, V]
     key,  # PRNG key; unused by Greedy
-    strategy: Greedy | Sampling = Greedy(),
+    strategy: Strategy = Greedy(),
 ) -> tuple[jax.Array, jax.Array]:  # (int32[B] tokens, float32[B] their untempered log-probabilities)
     "Pick one token per row with `strategy`, and its log-probability under the model."
-    if not isinstance(strategy, (Greedy, Sampling)):
-        raise TypeError(f"strategy must be Greedy() or Sampling(...); got {type(strategy).__name__}")
+    if not isinstance(strategy, Strategy):
+        raise TypeError(f"strategy must be a Strategy (Greedy(), Sampling(...)); got {type(strategy).__name__}")
+    return _choose(logits, key, strategy)
+
+
+def _choose(logits, key, strategy: Strategy) -> tuple[jax.Array, jax.Array]:
     logits = logits.astype(jnp.float32)
     tokens = strategy.choose(logits, key).astype(jnp.int32)
     logprobs = jnp.take_along_axis(logits, tokens[:, None], axis=-1)[:, 0] - jax.nn.logsumexp(logits, axis=-1)
@@ -106,7 +120,7 @@ class _LoopState:
 def _emit(state: _LoopState, logits, eos_id: int, strategy) -> _LoopState:
     "Sample token `state.step` from `logits` with `strategy` and record it."
     key, sub = jax.random.split(state.key)
-    token, logprob = sample_logits(logits, sub, strategy)
+    token, logprob = _choose(logits, sub, strategy)  # `strategy` was checked by `generate_tokens`
     token = jnp.where(state.done, 0, token)
     logprob = jnp.where(state.done, 0.0, logprob)
     col = lambda a, v: jax.lax.dynamic_update_slice_in_dim(a, v.astype(a.dtype), state.step, axis=1)
@@ -161,17 +175,15 @@ def pad_prompts(tokens, width: int) -> jax.Array:  # int[B, L] -> int32[B, width
     return (jnp.pad(tokens, ((0, 0), (0, width - L))) if width > L else tokens[:, :width]).astype(jnp.int32)
 
 
-def _strategy(strategy, temperature, top_k, top_p) -> Greedy | Sampling:
+def _strategy(strategy, temperature, top_k, top_p) -> Strategy:
     "The strategy `generate_tokens` was given, or the one its loose flags describe (temperature 0: greedy)."
     if strategy is not None:
         if (temperature, top_k, top_p) != (0.0, None, None):
             raise ValueError("generate_tokens: pass either strategy= or temperature/top_k/top_p, not both")
-        if not isinstance(strategy, (Greedy, Sampling)):
-            raise TypeError(f"strategy must be Greedy() or Sampling(...); got {type(strategy).__name__}")
+        if not isinstance(strategy, Strategy):
+            raise TypeError(f"strategy must be a Strategy (Greedy(), Sampling(...)); got {type(strategy).__name__}")
         return strategy
-    if not _known(temperature) or not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0 (0 is greedy); got {temperature!r}")
-    sampling = Sampling(float(temperature) or 1.0, top_k, top_p)  # checks top_k and top_p, greedy or not
+    sampling = Sampling(temperature or 1.0, top_k, top_p)  # checks the three, greedy or not
     return Greedy() if temperature == 0 else sampling
 
 
@@ -179,12 +191,7 @@ def _check_request(config, max_length, images, prompt_tokens, prompt_lengths, ma
     "Raise a one-line error naming the first bad argument of `generate_tokens`."
     if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be an int >= 1; got {max_new_tokens!r}")
-    V = config.llm.vocab_size
-    if isinstance(strategy, Sampling):
-        if not _known(strategy.temperature) or (strategy.top_p is not None and not _known(strategy.top_p)):
-            raise TypeError(f"Sampling's temperature and top_p must be numbers; got {strategy}")
-        if strategy.top_k is not None and strategy.top_k > V:
-            raise ValueError(f"top_k must be an int in [1, {V}] (the vocabulary) or None; got {strategy.top_k}")
+    strategy.check(config.llm.vocab_size)
     check_inputs(config, images, prompt_tokens)
     B, L = prompt_tokens.shape
     if prompt_lengths.shape != (B,):
@@ -231,7 +238,7 @@ class Sampler:
         seed: int = 0,
         eos_id: int | None = 1,  # None or negative: never stop early
         return_logits: bool = False,  # also fill `logits`, float32[B, max_new_tokens, V]
-        strategy: Greedy | Sampling | None = None,  # instead of temperature, top_k and top_p
+        strategy: Strategy | None = None,  # instead of temperature, top_k and top_p
     ) -> SamplerOutput:
         "Generate up to `max_new_tokens` tokens for each (image, prompt) pair."
         strategy = _strategy(strategy, temperature, top_k, top_p)
@@ -249,7 +256,7 @@ class Sampler:
         tokens,  # int32[B, W]: the prompts, padded to their bucket width W
         lengths,  # int32[B]
         key,  # PRNG key
-        strategy,  # Greedy or Sampling, its numbers as float32 scalars
+        strategy: Strategy,  # its numbers as float32 scalars
         *, max_new_tokens: int, eos_id: int, return_logits: bool,
     ) -> SamplerOutput:
         "The compiled generation, on inputs `generate_tokens` has checked and padded."

@@ -185,11 +185,11 @@ class Transformer(nnx.Module):
         x, kv = run_layers(self.layers, x, step, (jnp.asarray(self.config.local_layers), cache), remat=self.config.remat)
         return self.final_norm(x) if cache is None else (self.final_norm(x), kv)
 
-    def logits(self, pre_logits, *, softcap: bool = True):  # [B, T, D] -> float32[B, T, V]
-        "Project to the vocabulary with the tied embedding; apply the final soft cap if configured and asked."
+    def logits(self, pre_logits):  # [B, T, D] -> float32[B, T, V]
+        "Project to the vocabulary with the tied embedding, then Gemma 2's final soft cap when the config has one."
         logits = self.embedder.decode(pre_logits)
         cap = self.config.final_logits_softcap
-        return jnp.tanh(logits / cap) * cap if softcap and cap is not None else logits
+        return logits if cap is None else jnp.tanh(logits / cap) * cap
 
     def __call__(self, tokens, positions=None, mask=None):  # int[B, T] -> float32[B, T, V]
         "Text-only language model: causal mask and positions 0..T-1 unless given."

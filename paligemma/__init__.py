@@ -13,18 +13,17 @@ _EXPORTS = {
     "paligemma.hub": ["HubError", "resolve_tokenizer"],
     "paligemma.checkpoints": ["load_checkpoint"],
     "paligemma.gemma.cache": ["KVCache"],
-    "paligemma.nn": ["records"],
-    "paligemma.sow": ["SowConfig", "set_sow"],
-    "paligemma.sampler": ["Greedy", "Sampler", "SamplerOutput", "Sampling"],
+    "paligemma.sow": ["RecordingSampler", "SowConfig", "recorded_forward"],
+    "paligemma.sampler": ["Greedy", "Sampler", "SamplerOutput", "Sampling", "Strategy"],
     "paligemma.tokenizer": ["Tokenizer", "tokenize", "train_sentencepiece"],
     "paligemma.processor": ["Processor"],
     "paligemma.saving": ["save_checkpoint"],
     "paligemma.tasks.segmentation": ["VQVAEDecoder", "parse_segmentations"],
     "paligemma.tasks.detection": ["boxes_to_text", "draw_detections", "parse_detections"],
-    "paligemma.lora": ["LoRA", "add_lora", "merge_lora"],
+    "paligemma.lora": ["LoRA", "LoRAEinsum", "add_lora", "merge_lora"],
     "paligemma.finetune": ["cast_params", "cross_entropy", "loss_fn", "make_optimizer", "train_step", "trainable_filter"],
     "paligemma.demo.tiny_model": ["load_tiny"],
-    "paligemma.sharding": ["create_sharded", "make_mesh", "shard_batch", "shard_model"],
+    "paligemma.sharding": ["ShardedSampler", "create_sharded", "make_mesh", "shard_batch", "shard_model"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)

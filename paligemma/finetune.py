@@ -13,7 +13,7 @@ import numpy as np
 import optax
 from flax import nnx
 from .lora import add_lora, merge_lora
-from .model import PaliGemma, check_inputs
+from .model import PaliGemma
 from .nn import stacked_name
 from .tokenizer import Tokenizer, tokenize
 
@@ -51,16 +51,12 @@ def loss_fn(
     batch: dict,  # images, tokens, input_mask, mask_ar, loss_mask (see above)
     *,
     reduction: Reduction = "tokens",
-    softcap: bool = True,  # apply the decoder's final logit soft cap (Gemma 2) before the loss
 ) -> jax.Array:  # float32[]
     "Next-token cross-entropy of the suffix (`loss_mask`) of a batch of images and texts."
     missing = [k for k in BATCH_KEYS if k not in batch]
     if missing: raise KeyError(f"batch lacks {missing}; a training batch has {list(BATCH_KEYS)}")
-    images, tokens, input_mask, mask_ar = (batch[k] for k in BATCH_KEYS[:4])
-    check_inputs(model.config, images, tokens, input_mask, mask_ar)
-    x, mask, positions = model.embed(images, tokens, input_mask, mask_ar)
-    pre_logits = model.llm.encode(x, positions, mask)[:, model.config.num_image_tokens:]
-    return cross_entropy(model.llm.logits(pre_logits, softcap=softcap), tokens, batch["loss_mask"], reduction)
+    logits = model(*(batch[k] for k in BATCH_KEYS[:4]))  # the text positions' logits, Gemma 2's final cap included
+    return cross_entropy(logits, batch["tokens"], batch["loss_mask"], reduction)
 
 # %% ../nbs/20_finetune.ipynb #89cae1fc
 Trainable = Literal["all", "attention", "lora"]
@@ -110,17 +106,16 @@ def make_optimizer(
     return nnx.Optimizer(model, tx, wrt=wrt)
 
 # %% ../nbs/20_finetune.ipynb #88c63873
-@nnx.jit(static_argnames=("reduction", "softcap"))
+@nnx.jit(static_argnames="reduction")
 def train_step(
     model: PaliGemma,
     optimizer: nnx.Optimizer,  # from `make_optimizer`; its `wrt` decides what trains
     batch: dict,  # images, tokens, input_mask, mask_ar, loss_mask
     *,
     reduction: Reduction = "tokens",
-    softcap: bool = True,
 ) -> tuple[jax.Array, jax.Array]:  # (loss, global gradient norm before clipping), float32 scalars
     "One AdamW step on `batch`, updating `model` and `optimizer` in place."
-    grad_fn = nnx.value_and_grad(lambda m: loss_fn(m, batch, reduction=reduction, softcap=softcap),
+    grad_fn = nnx.value_and_grad(lambda m: loss_fn(m, batch, reduction=reduction),
                                  argnums=nnx.DiffState(0, optimizer.wrt))
     loss, grads = grad_fn(model)
     optimizer.update(model, grads)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 import jax.numpy as jnp
 from flax import nnx
-from .gemma.layers import Attention, FeedForward
+from .gemma.layers import Attention, Einsum, FeedForward
 
 # %% auto #0
-__all__ = ['LoRA', 'add_lora', 'merge_lora']
+__all__ = ['LoRA', 'LoRAEinsum', 'add_lora', 'merge_lora']
 
 # %% ../nbs/19_lora.ipynb #469fa1d4
 class LoRA(nnx.Module):
@@ -51,18 +51,33 @@ class LoRA(nnx.Module):
                                        self.b[...].astype(x.dtype))
 
 # %% ../nbs/19_lora.ipynb #baa05074
-def _slots(layer) -> list[tuple]:
-    "(holder, slot, weight, axes, inputs, groups) for each adapter slot of a Gemma `Attention` or `FeedForward`."
-    if isinstance(layer, Attention):
-        return [(layer.q_einsum, "lora", layer.q_einsum.w, "NDH", "D", ""),
-                (layer.kv_einsum, "lora", layer.kv_einsum.w, "GKDH", "D", "G"),
-                (layer.attn_vec_einsum, "lora", layer.attn_vec_einsum.w, "NHD", "NH", "")]
-    return [(layer, "gating_lora", layer.gating_einsum, "GDF", "D", "G"), (layer, "linear_lora", layer.linear, "FD", "F", "")]
+class LoRAEinsum(nnx.Module):
+    "An `Einsum`, frozen, and a rank-`rank` adapter of its weight: `x @ w + alpha / rank * (x a) b`."
+    def __init__(self, base: Einsum, rank: int, *,
+                 alpha: float | None = None,  # the update is scaled by alpha / rank; None: alpha = rank
+                 rngs: nnx.Rngs):
+        groups = "C" if "C" in base.axes else ""  # the separate matrices of a fused weight each get their own
+        self.base = base
+        self.lora = LoRA(base.w.shape, base.axes, base.inputs, rank, groups=groups, alpha=alpha, rngs=rngs)
 
+    def __call__(self, x):  # [M, *inputs] -> [*leading, M, *outputs], as `base`
+        axes, inputs = self.base.axes, self.base.inputs
+        i = axes.index(inputs)
+        low_rank = self.lora(x.astype(self.base.dtype), "M" + inputs, axes[:i] + "M" + axes[i + len(inputs):])
+        return self.base(x) + low_rank
 
-def _gemma_layers(module: nnx.Module, mlp: bool = True) -> list:
+    def merged(self) -> Einsum:
+        "`base`, its weight now `w + delta` (in the weight's dtype)."
+        w = self.base.w
+        w[...] = (w[...] + self.lora.delta()).astype(w.dtype)
+        return self.base
+
+# %% ../nbs/19_lora.ipynb #b7a0c002
+def _projections(module: nnx.Module, mlp: bool = True) -> list[tuple[nnx.Module, str, nnx.Module]]:
+    "(layer, attribute, projection) for each projection of each Gemma `Attention` (and `FeedForward`) in `module`."
     kinds = (Attention, FeedForward) if mlp else (Attention,)
-    return [node for _, node in nnx.iter_graph(module) if isinstance(node, kinds)]
+    return [(layer, name, value) for _, layer in nnx.iter_graph(module) if isinstance(layer, kinds)
+            for name, value in vars(layer).items() if isinstance(value, (Einsum, LoRAEinsum))]
 
 
 def add_lora(
@@ -72,20 +87,15 @@ def add_lora(
     rngs: nnx.Rngs,
     mlp: bool = True,  # adapt the feed-forward projections too, not only the attention ones
 ):
-    "Attach rank-`rank` LoRA adapters to every Gemma attention (and feed-forward) projection in `module`, in place."
-    slots = [s for layer in _gemma_layers(module, mlp) for s in _slots(layer)]
-    if not slots: raise ValueError(f"add_lora: no Gemma Attention or FeedForward in {type(module).__name__}")
-    if any(getattr(holder, slot) is not None for holder, slot, *_ in slots):
+    "Wrap every Gemma attention (and feed-forward) projection in `module` in a rank-`rank` `LoRAEinsum`, in place."
+    found = _projections(module, mlp)
+    if not found: raise ValueError(f"add_lora: no Gemma Attention or FeedForward in {type(module).__name__}")
+    if any(isinstance(p, LoRAEinsum) for *_, p in found):
         raise ValueError("add_lora: adapters are already attached; merge_lora first")
-    for holder, slot, w, axes, inputs, groups in slots:
-        setattr(holder, slot, LoRA(w.shape, axes, inputs, rank, groups=groups, alpha=alpha, rngs=rngs))
+    for layer, name, p in found: setattr(layer, name, LoRAEinsum(p, rank, alpha=alpha, rngs=rngs))
 
 
 def merge_lora(module: nnx.Module):
-    "Fold every LoRA adapter in `module` into its weight (in the weight's dtype) and remove the adapters, in place."
-    for layer in _gemma_layers(module):
-        for holder, slot, w, *_ in _slots(layer):
-            lora = getattr(holder, slot)
-            if lora is not None:
-                w[...] = (w[...] + lora.delta()).astype(w.dtype)
-                setattr(holder, slot, None)
+    "Fold every LoRA adapter in `module` into its weight (in the weight's dtype), leaving plain `Einsum`s, in place."
+    for layer, name, p in _projections(module):
+        if isinstance(p, LoRAEinsum): setattr(layer, name, p.merged())

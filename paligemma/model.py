@@ -5,6 +5,7 @@
 # %% ../nbs/07_model.ipynb #b643b604
 from __future__ import annotations
 import dataclasses
+import numbers
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,12 +14,14 @@ from .gemma.transformer import GemmaConfig, Transformer
 from .vit.model import ViTConfig, ViT
 
 # %% auto #0
-__all__ = ['PaliGemmaConfig', 'make_attn_mask', 'check_inputs', 'PaliGemma', 'param_count']
+__all__ = ['PaliGemmaConfig', 'make_attn_mask', 'is_concrete', 'check_inputs', 'PaliGemma', 'param_count']
 
 # %% ../nbs/07_model.ipynb #8a60d940
 @dataclasses.dataclass(frozen=True)
 class PaliGemmaConfig:
-    "A PaliGemma model: its vision encoder, its decoder and its image resolution."
+    """A PaliGemma model: its vision encoder, its decoder and its image resolution.
+
+    The number of image tokens is derived from them (`num_image_tokens`), never stored."""
     vit: ViTConfig
     llm: GemmaConfig
     image_size: int = 224
@@ -76,9 +79,9 @@ def make_attn_mask(
     return visible & input_mask[:, None, :] & input_mask[:, :, None]
 
 # %% ../nbs/07_model.ipynb #674343a7
-def _concrete(x) -> bool:
-    "True for arrays whose values are known now (not traced inside `jax.jit`), so their values can be checked."
-    return not isinstance(x, jax.core.Tracer)
+def is_concrete(x) -> bool:
+    "Whether `x` is a number or array known now, not one traced inside `jax.jit` (nor a placeholder jax puts in)."
+    return isinstance(x, (numbers.Number, np.ndarray, np.generic, jax.Array)) and not isinstance(x, jax.core.Tracer)
 
 
 def check_inputs(
@@ -97,7 +100,7 @@ def check_inputs(
         if not jnp.issubdtype(images.dtype, jnp.floating):
             raise TypeError(f"images must be floating point in [-1, 1]; got dtype {images.dtype} "
                             "(scale uint8 pixels with x / 127.5 - 1)")
-        if _concrete(images):
+        if is_concrete(images):
             with jax.ensure_compile_time_eval():
                 lo, hi = float(jnp.min(images)), float(jnp.max(images))
             if lo < -1.001 or hi > 1.001:
@@ -112,7 +115,7 @@ def check_inputs(
     for name, m in (("input_mask", input_mask), ("mask_ar", mask_ar)):
         if m is not None and tuple(m.shape) != tuple(tokens.shape):
             raise ValueError(f"{name} must have the shape of tokens {tuple(tokens.shape)}; got {tuple(m.shape)}")
-    if _concrete(tokens) and tokens.size:
+    if is_concrete(tokens) and tokens.size:
         with jax.ensure_compile_time_eval():
             lo, hi, V = int(jnp.min(tokens)), int(jnp.max(tokens)), config.llm.vocab_size
         if lo < 0 or hi >= V:
@@ -150,12 +153,12 @@ class PaliGemma(nnx.Module):
         tokens,  # int32[B, T], left-aligned, padding at the end
         input_mask=None,  # bool[B, T]; default: every token is real
         mask_ar=None,  # int[B, T]; 0 = prefix (full attention), 1 = suffix (causal); default: all prefix
-    ):  # -> float32[B, T, V] logits of the text positions (no final soft cap, as in big_vision)
+    ):  # -> float32[B, T, V] logits of the text positions, Gemma 2's final soft cap included
         "Text logits for an image and its tokens under the prefix-LM mask."
         check_inputs(self.config, images, tokens, input_mask, mask_ar)
         x, mask, positions = self.embed(images, tokens, input_mask, mask_ar)
         pre_logits = self.llm.encode(x, positions, mask)
-        return self.llm.logits(pre_logits[:, self.config.num_image_tokens:], softcap=False)
+        return self.llm.logits(pre_logits[:, self.config.num_image_tokens:])
 
 # %% ../nbs/07_model.ipynb #1b0bccb2
 def param_count(model: nnx.Module) -> int:

@@ -5,26 +5,34 @@
 # %% ../nbs/11_sampler.ipynb #b5ca03a6
 from __future__ import annotations
 import math
-import numbers
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx, struct
 from .gemma.cache import KVCache, prefill, extend
-from .model import PaliGemma, check_inputs
-from .nn import capture_call, records, sowing
+from .model import PaliGemma, PaliGemmaConfig, check_inputs, is_concrete
+from .processor import Processor
+from .tokenizer import tokenize
 
 # %% auto #0
-__all__ = ['Greedy', 'Sampling', 'sample_logits', 'SamplerOutput', 'bucket_length', 'Sampler']
+__all__ = ['Strategy', 'Greedy', 'Sampling', 'sample_logits', 'SamplerOutput', 'cache_length', 'prefill_prompts', 'bucket_length',
+           'pad_prompts', 'Sampler']
 
 # %% ../nbs/11_sampler.ipynb #b21091e6
-def _known(x) -> bool:
-    "A number given now, not a traced value (or a placeholder jax puts in while it rebuilds the pytree)."
-    return isinstance(x, numbers.Real)
+@struct.dataclass
+class Strategy:
+    "How the next token is chosen from a batch of logits; a new way of choosing is a new subclass."
+
+    def choose(self, logits, key):  # float32[B, V], PRNG key -> int32[B]
+        "One token per row."
+        raise NotImplementedError(f"{type(self).__name__} must define choose(logits, key)")
+
+    def check(self, vocab_size: int):
+        "Raise a one-line error if this strategy cannot choose among `vocab_size` tokens (the sampler asks once)."
 
 
 @struct.dataclass
-class Greedy:
+class Greedy(Strategy):
     "Always the most likely token: the first one on ties, as `argmax`."
 
     def choose(self, logits, key):  # float32[B, V]; key unused -> int32[B]
@@ -35,20 +43,24 @@ class Greedy:
 
 
 @struct.dataclass
-class Sampling:
+class Sampling(Strategy):
     "Draw from softmax(logits / temperature), among the top_k largest logits and the top_p nucleus when given."
     temperature: float = 1.0  # > 0; traced: a new value reuses the compiled program
     top_k: int | None = struct.field(pytree_node=False, default=None)  # >= 1; static: it sets a shape
     top_p: float | None = None  # in (0, 1]: the smallest set of best tokens with that much probability; traced
 
-    def __post_init__(self):
+    def __post_init__(self):  # numbers only: inside `jax.jit` the traced ones were checked when the value was made
         t, k, p = self.temperature, self.top_k, self.top_p
-        if _known(t) and not t > 0:
+        if is_concrete(t) and not t > 0:
             raise ValueError(f"Sampling: temperature must be > 0 (Greedy() is temperature 0); got {t!r}")
         if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
             raise ValueError(f"top_k must be an int >= 1 or None; got {k!r}")
-        if _known(p) and not 0 < p <= 1:
+        if is_concrete(p) and not 0 < p <= 1:
             raise ValueError(f"top_p must be in (0, 1] or None; got {p!r}")
+
+    def check(self, vocab_size: int):
+        if self.top_k is not None and self.top_k > vocab_size:
+            raise ValueError(f"top_k must be an int in [1, {vocab_size}] (the vocabulary) or None; got {self.top_k}")
 
     def choose(self, logits, key):  # float32[B, V], PRNG key -> int32[B]
         "One draw per row."
@@ -69,11 +81,15 @@ class Sampling:
 def sample_logits(
     logits,  # float32[B, V]
     key,  # PRNG key; unused by Greedy
-    strategy: Greedy | Sampling = Greedy(),
+    strategy: Strategy = Greedy(),
 ) -> tuple[jax.Array, jax.Array]:  # (int32[B] tokens, float32[B] their untempered log-probabilities)
     "Pick one token per row with `strategy`, and its log-probability under the model."
-    if not isinstance(strategy, (Greedy, Sampling)):
-        raise TypeError(f"strategy must be Greedy() or Sampling(...); got {type(strategy).__name__}")
+    if not isinstance(strategy, Strategy):
+        raise TypeError(f"strategy must be a Strategy (Greedy(), Sampling(...)); got {type(strategy).__name__}")
+    return _choose(logits, key, strategy)
+
+
+def _choose(logits, key, strategy: Strategy) -> tuple[jax.Array, jax.Array]:
     logits = logits.astype(jnp.float32)
     tokens = strategy.choose(logits, key).astype(jnp.int32)
     logprobs = jnp.take_along_axis(logits, tokens[:, None], axis=-1)[:, 0] - jax.nn.logsumexp(logits, axis=-1)
@@ -82,14 +98,11 @@ def sample_logits(
 # %% ../nbs/11_sampler.ipynb #5a3e0c14
 @struct.dataclass
 class SamplerOutput:
-    "The generated tokens of a batch, with their count and log-probabilities; optionally logits and records."
+    "The generated tokens of a batch, with their count and log-probabilities; optionally the logits."
     tokens: jax.Array  # int32[B, N]: the new tokens, 0 after each example's EOS
     lengths: jax.Array  # int32[B]: tokens produced by each example, its EOS included
     logprobs: jax.Array  # float32[B, N]: each token's log-probability under the untempered model, 0 after EOS
     logits: jax.Array | None = None  # float32[B, N, V]: the logits each token was drawn from (`return_logits`)
-    # when the model records: {"prefix": the prefill's records (both towers, every prefix position),
-    #                          "tokens": the decoder's records per generated token, [L, B, N, ...]}
-    sown: dict | None = None
 
 # %% ../nbs/11_sampler.ipynb #18117aab
 @struct.dataclass
@@ -102,13 +115,12 @@ class _LoopState:
     cache: KVCache
     key: jax.Array
     logits: jax.Array | None  # float32[B, N, V] when asked for
-    sown: dict | None  # when the model records: the decoder's records per token, [L, B, N, ...]
 
 
 def _emit(state: _LoopState, logits, eos_id: int, strategy) -> _LoopState:
     "Sample token `state.step` from `logits` with `strategy` and record it."
     key, sub = jax.random.split(state.key)
-    token, logprob = sample_logits(logits, sub, strategy)
+    token, logprob = _choose(logits, sub, strategy)  # `strategy` was checked by `generate_tokens`
     token = jnp.where(state.done, 0, token)
     logprob = jnp.where(state.done, 0.0, logprob)
     col = lambda a, v: jax.lax.dynamic_update_slice_in_dim(a, v.astype(a.dtype), state.step, axis=1)
@@ -118,8 +130,13 @@ def _emit(state: _LoopState, logits, eos_id: int, strategy) -> _LoopState:
                          lengths=state.lengths + (~state.done).astype(jnp.int32), done=state.done | (token == eos_id))
 
 
-def _prefill(model, images, tokens, lengths, cache):
-    "Embed image and prompt, run them through the decoder into `cache`; the logits at each prompt's last token."
+def cache_length(config: PaliGemmaConfig, prompt_width: int, max_new_tokens: int) -> int:
+    "The cache slots of a generation: the image tokens, the (padded) prompts, and every new token but the last."
+    return config.num_image_tokens + prompt_width + max_new_tokens - 1
+
+
+def prefill_prompts(model: PaliGemma, images, tokens, lengths, cache: KVCache) -> tuple[jax.Array, KVCache]:
+    "Embed images and prompts (all prefix), run them through the decoder into `cache`; the logits at each prompt's end."
     B, L = tokens.shape
     input_mask = jnp.arange(L)[None] < lengths[:, None]
     x, mask, positions = model.embed(images, tokens, input_mask, jnp.zeros((B, L), jnp.int32))
@@ -127,40 +144,24 @@ def _prefill(model, images, tokens, lengths, cache):
 
 # %% ../nbs/11_sampler.ipynb #5a3e0c16
 def _generate(graphdef, state, images, tokens, lengths, key, strategy, *, max_new_tokens: int, eos_id: int,
-              cache_dtype, return_logits: bool, cache_sharding=None) -> SamplerOutput:
+              cache_dtype, return_logits: bool) -> SamplerOutput:
     model = nnx.merge(graphdef, state)
-    (B, L), N, P = tokens.shape, max_new_tokens, model.config.num_image_tokens
-    cache = KVCache.create(model.config.llm, B, P + L + N - 1, cache_dtype, cache_sharding)
-    step = lambda model, previous, cache: extend(model.llm, previous, cache)
-    record = sowing(model)  # static: without recording, none of what follows `if record` is traced
-    prefix = per_token = None
-    if record:
-        (logits, cache), prefix = capture_call(_prefill, model, images, tokens, lengths, cache)
-        prefix, last = records(prefix), P + lengths - 1
-        per_token = {k: jnp.zeros((*a.shape[:2], N, *a.shape[3:]), a.dtype).at[:, :, 0].set(a[:, jnp.arange(B), last])
-                     for k, a in prefix.items() if k.startswith("llm.")}
-    else:
-        logits, cache = _prefill(model, images, tokens, lengths, cache)
+    (B, L), N = tokens.shape, max_new_tokens
+    cache = KVCache.create(model.config.llm, B, cache_length(model.config, L, N), cache_dtype)
+    logits, cache = prefill_prompts(model, images, tokens, lengths, cache)
     s = _LoopState(step=jnp.zeros((), jnp.int32), tokens=jnp.zeros((B, N), jnp.int32),
                    logprobs=jnp.zeros((B, N), jnp.float32), done=jnp.zeros((B,), bool),
-                   lengths=jnp.zeros((B,), jnp.int32), cache=cache, key=key, sown=per_token,
+                   lengths=jnp.zeros((B,), jnp.int32), cache=cache, key=key,
                    logits=jnp.zeros((B, N, logits.shape[-1]), jnp.float32) if return_logits else None)
     s = _emit(s, logits, eos_id, strategy)
 
     def body(s):
         previous = jax.lax.dynamic_index_in_dim(s.tokens, s.step - 1, axis=1, keepdims=False)
-        if not record:
-            logits, cache = step(model, previous, s.cache)
-            return _emit(s.replace(cache=cache), logits, eos_id, strategy)
-        # a model of this trace level: capturing sets attributes, which flax forbids on one from the outer trace
-        (logits, cache), sown = capture_call(step, nnx.merge(graphdef, state), previous, s.cache)
-        sown = records(sown)  # [L, B, 1, ...] each: written at this token's column
-        sown = {k: jax.lax.dynamic_update_slice_in_dim(buf, sown[k], s.step, axis=2) for k, buf in s.sown.items()}
-        return _emit(s.replace(cache=cache, sown=sown), logits, eos_id, strategy)
+        logits, cache = extend(model.llm, previous, s.cache)
+        return _emit(s.replace(cache=cache), logits, eos_id, strategy)
 
     s = jax.lax.while_loop(lambda s: (s.step < N) & ~jnp.all(s.done), body, s)
-    return SamplerOutput(tokens=s.tokens, lengths=s.lengths, logprobs=s.logprobs, logits=s.logits,
-                         sown=None if prefix is None else {"prefix": prefix, "tokens": s.sown})
+    return SamplerOutput(tokens=s.tokens, lengths=s.lengths, logprobs=s.logprobs, logits=s.logits)
 
 # %% ../nbs/11_sampler.ipynb #8dcab387
 def bucket_length(n: int, minimum: int = 16) -> int:
@@ -168,17 +169,21 @@ def bucket_length(n: int, minimum: int = 16) -> int:
     return max(minimum, 1 << max(0, math.ceil(math.log2(max(n, 1)))))
 
 
-def _strategy(strategy, temperature, top_k, top_p) -> Greedy | Sampling:
+def pad_prompts(tokens, width: int) -> jax.Array:  # int[B, L] -> int32[B, width]
+    "Prompt tokens padded (or cut, past every prompt's end) at the end to `width` columns."
+    L = tokens.shape[1]
+    return (jnp.pad(tokens, ((0, 0), (0, width - L))) if width > L else tokens[:, :width]).astype(jnp.int32)
+
+
+def _strategy(strategy, temperature, top_k, top_p) -> Strategy:
     "The strategy `generate_tokens` was given, or the one its loose flags describe (temperature 0: greedy)."
     if strategy is not None:
         if (temperature, top_k, top_p) != (0.0, None, None):
             raise ValueError("generate_tokens: pass either strategy= or temperature/top_k/top_p, not both")
-        if not isinstance(strategy, (Greedy, Sampling)):
-            raise TypeError(f"strategy must be Greedy() or Sampling(...); got {type(strategy).__name__}")
+        if not isinstance(strategy, Strategy):
+            raise TypeError(f"strategy must be a Strategy (Greedy(), Sampling(...)); got {type(strategy).__name__}")
         return strategy
-    if not _known(temperature) or not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0 (0 is greedy); got {temperature!r}")
-    sampling = Sampling(float(temperature) or 1.0, top_k, top_p)  # checks top_k and top_p, greedy or not
+    sampling = Sampling(temperature or 1.0, top_k, top_p)  # checks the three, greedy or not
     return Greedy() if temperature == 0 else sampling
 
 
@@ -186,12 +191,7 @@ def _check_request(config, max_length, images, prompt_tokens, prompt_lengths, ma
     "Raise a one-line error naming the first bad argument of `generate_tokens`."
     if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be an int >= 1; got {max_new_tokens!r}")
-    V = config.llm.vocab_size
-    if isinstance(strategy, Sampling):
-        if not _known(strategy.temperature) or (strategy.top_p is not None and not _known(strategy.top_p)):
-            raise TypeError(f"Sampling's temperature and top_p must be numbers; got {strategy}")
-        if strategy.top_k is not None and strategy.top_k > V:
-            raise ValueError(f"top_k must be an int in [1, {V}] (the vocabulary) or None; got {strategy.top_k}")
+    strategy.check(config.llm.vocab_size)
     check_inputs(config, images, prompt_tokens)
     B, L = prompt_tokens.shape
     if prompt_lengths.shape != (B,):
@@ -199,31 +199,14 @@ def _check_request(config, max_length, images, prompt_tokens, prompt_lengths, ma
     lo, hi = int(prompt_lengths.min()), int(prompt_lengths.max())
     if lo < 1 or hi > L:
         raise ValueError(f"prompt_lengths must be in [1, {L}] (the width of prompt_tokens); got [{lo}, {hi}]")
-    total = config.num_image_tokens + hi + max_new_tokens - 1
+    total = cache_length(config, hi, max_new_tokens)
     if max_length is not None and total > max_length:
         raise ValueError(f"{config.num_image_tokens} image tokens + a {hi}-token prompt + {max_new_tokens} new "
                          f"tokens need {total} cache slots, more than max_length={max_length}")
 
 # %% ../nbs/11_sampler.ipynb #5a3e0c19
-def _place(mesh, num_kv_heads: int, images, prompt_tokens, prompt_lengths):
-    "Prompts padded to their bucket; under a mesh, inputs split over it, with the KV cache's sharding (else None)."
-    longest = int(prompt_lengths.max())
-    if mesh is not None and jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-        longest = int(np.max(multihost_utils.process_allgather(np.int32(longest))))
-    width, L = bucket_length(longest), prompt_tokens.shape[1]
-    prompt_tokens = jnp.pad(prompt_tokens, ((0, 0), (0, width - L))) if width > L else prompt_tokens[:, :width]
-    inputs = images, prompt_tokens.astype(jnp.int32), np.asarray(prompt_lengths, np.int32)
-    if mesh is None: return (*map(jnp.asarray, inputs), None)
-    from paligemma.sharding import cache_sharding, global_batch_size, shard_batch
-    kv = cache_sharding(mesh, num_kv_heads, global_batch_size(len(prompt_lengths)))  # batch, and KV heads by tensor
-    return (*shard_batch(inputs, mesh), kv)
-
-
 def _text_inputs(tokenizer, image_size: int, images, prompts) -> tuple:
     "Model-ready images, prompt tokens and prompt lengths from images (or anything `Processor` reads) and strings."
-    from paligemma.processor import Processor
-    from paligemma.tokenizer import tokenize
     if tokenizer is None: raise ValueError("Sampler needs a tokenizer for text prompts: Sampler(model, tokenizer)")
     if isinstance(prompts, str): raise TypeError("prompts must be a list of strings, one per image")
     S = image_size
@@ -236,18 +219,12 @@ def _text_inputs(tokenizer, image_size: int, images, prompts) -> tuple:
 # %% ../nbs/11_sampler.ipynb #5a3e0c1a
 class Sampler:
     "Generates text tokens from images and prompts with a KV cache, compiled end to end."
-    def __init__(self, model: PaliGemma, tokenizer=None, *, cache_dtype=None, max_length: int | None = None,
-                 mesh=None):  # a device mesh the model is sharded on: inputs and KV cache are split over it too
-        self.model, self.tokenizer, self.mesh = model, tokenizer, mesh
+    def __init__(self, model: PaliGemma, tokenizer=None, *, cache_dtype=None, max_length: int | None = None):
+        self.model, self.tokenizer = model, tokenizer
         self.cache_dtype = jnp.dtype(cache_dtype or model.llm.embedder.dtype)
         self.max_length = max_length  # optional cap on image + prompt + generated tokens (cache slots)
-        shardings = {}
-        if mesh is not None:  # the generated tokens leave split along the batch
-            from paligemma.sharding import batch_sharding
-            rows = lambda ndim: batch_sharding(mesh, ndim)
-            shardings = dict(out_shardings=SamplerOutput(rows(2), rows(1), rows(2), logits=None, sown=None))
-        self._compiled = jax.jit(_generate, static_argnums=0, static_argnames=(
-            "max_new_tokens", "eos_id", "cache_dtype", "return_logits", "cache_sharding"), **shardings)
+        self._compiled = jax.jit(_generate, static_argnums=0,
+                                 static_argnames=("max_new_tokens", "eos_id", "cache_dtype", "return_logits"))
 
     def generate_tokens(
         self,
@@ -261,22 +238,31 @@ class Sampler:
         seed: int = 0,
         eos_id: int | None = 1,  # None or negative: never stop early
         return_logits: bool = False,  # also fill `logits`, float32[B, max_new_tokens, V]
-        strategy: Greedy | Sampling | None = None,  # instead of temperature, top_k and top_p
+        strategy: Strategy | None = None,  # instead of temperature, top_k and top_p
     ) -> SamplerOutput:
         "Generate up to `max_new_tokens` tokens for each (image, prompt) pair."
         strategy = _strategy(strategy, temperature, top_k, top_p)
         images, prompt_tokens = jnp.asarray(images), jnp.asarray(prompt_tokens)
         prompt_lengths, config = np.asarray(prompt_lengths), self.model.config
         _check_request(config, self.max_length, images, prompt_tokens, prompt_lengths, max_new_tokens, strategy)
-        *inputs, cache_sharding = _place(self.mesh, config.llm.num_kv_heads, images, prompt_tokens, prompt_lengths)
-        out = self._compiled(*nnx.split(self.model), *inputs, jax.random.key(seed), jax.tree.map(np.float32, strategy),
-                             max_new_tokens=int(max_new_tokens), eos_id=-1 if eos_id is None else int(eos_id),
-                             cache_dtype=self.cache_dtype, return_logits=bool(return_logits),
-                             cache_sharding=cache_sharding)
-        if self.mesh is None: return out
-        from paligemma.sharding import local_rows  # several hosts: each gets back the rows of its own prompts
-        rows = local_rows((out.tokens, out.lengths, out.logprobs, out.logits), self.mesh)
-        return out.replace(**dict(zip(("tokens", "lengths", "logprobs", "logits"), rows)))
+        tokens = pad_prompts(prompt_tokens, bucket_length(int(prompt_lengths.max())))
+        return self.run(images, tokens, jnp.asarray(prompt_lengths, jnp.int32), jax.random.key(seed),
+                        jax.tree.map(np.float32, strategy), max_new_tokens=int(max_new_tokens),
+                        eos_id=-1 if eos_id is None else int(eos_id), return_logits=bool(return_logits))
+
+    def run(
+        self,
+        images,  # float32[B, S, S, 3] in [-1, 1]
+        tokens,  # int32[B, W]: the prompts, padded to their bucket width W
+        lengths,  # int32[B]
+        key,  # PRNG key
+        strategy: Strategy,  # its numbers as float32 scalars
+        *, max_new_tokens: int, eos_id: int, return_logits: bool,
+    ) -> SamplerOutput:
+        "The compiled generation, on inputs `generate_tokens` has checked and padded."
+        return self._compiled(*nnx.split(self.model), images, tokens, lengths, key, strategy,
+                              max_new_tokens=max_new_tokens, eos_id=eos_id, cache_dtype=self.cache_dtype,
+                              return_logits=return_logits)
 
     def __call__(
         self,

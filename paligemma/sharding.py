@@ -10,12 +10,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec as P
+from .finetune import train_step
+from .sampler import Sampler, SamplerOutput, pad_prompts
 
 # %% auto #0
 __all__ = ['AXES', 'BATCH', 'RULES', 'make_mesh', 'mesh_shape', 'logical_spec', 'param_sharding', 'model_shardings',
            'shard_model', 'create_sharded', 'bytes_per_device', 'batch_sharding', 'shard_batch', 'local_rows',
-           'global_batch_size', 'cache_sharding', 'forward', 'sharded_train_step']
+           'forward', 'ShardedSampler', 'sharded_train_step']
 
 # %% ../nbs/30_sharding.ipynb #3370e44a
 AXES = ("data", "fsdp", "tensor")
@@ -123,20 +126,7 @@ def shard_batch(batch, mesh: jax.sharding.Mesh):
 def local_rows(tree, mesh: jax.sharding.Mesh):
     "This process's rows of arrays split along the batch axis (what `shard_batch` was given); on one host, `tree`."
     if jax.process_count() == 1: return tree
-    from jax.experimental import multihost_utils
     return jax.tree.map(lambda a: multihost_utils.global_array_to_host_local_array(a, mesh, P(BATCH)), tree)
-
-
-def global_batch_size(local: int) -> int:
-    "The batch size across all processes, each contributing `local` rows (the same number on every host)."
-    return local * jax.process_count()
-
-
-def cache_sharding(mesh: jax.sharding.Mesh, num_kv_heads: int, batch: int) -> NamedSharding:
-    "The KV cache [L, B, S, K, H]: batch over `data` x `fsdp`, KV heads over `tensor` where they divide."
-    spec = logical_spec(("layers", "batch", None, "kv_heads", "head_dim"), (1, batch, 1, num_kv_heads, 1), mesh,
-                        {**RULES, "batch": BATCH})
-    return NamedSharding(mesh, spec)
 
 
 def forward(model, mesh: jax.sharding.Mesh, images, tokens, input_mask=None, mask_ar=None):
@@ -151,11 +141,23 @@ def forward(model, mesh: jax.sharding.Mesh, images, tokens, input_mask=None, mas
                   out_shardings=batch_sharding(mesh, 3))
     return run(state, *batch)
 
+# %% ../nbs/30_sharding.ipynb #5b4c0a01
+class ShardedSampler(Sampler):
+    "A `Sampler` for a model placed on `mesh`: prompts split over the batch axes, each process passing its own."
+    def __init__(self, model, tokenizer=None, *, mesh: jax.sharding.Mesh, **kw):
+        super().__init__(model, tokenizer, **kw)
+        self.mesh = mesh
+
+    def run(self, images, tokens, lengths, *args, **kw) -> SamplerOutput:
+        width = tokens.shape[1]  # this process's bucket; every process must compile the same program: the widest
+        if jax.process_count() > 1: width = int(np.max(multihost_utils.process_allgather(np.int32(width))))
+        out = super().run(*shard_batch((images, pad_prompts(tokens, width), lengths), self.mesh), *args, **kw)
+        return local_rows(out, self.mesh)  # each process gets back the rows of its own prompts
+
 # %% ../nbs/30_sharding.ipynb #c919fd8a
 def sharded_train_step(model, optimizer, mesh: jax.sharding.Mesh, rules: Mapping = RULES, **train_kw):
     """`train_step` compiled for `mesh` with explicit in/out shardings, the state donated and updated in place.
     Returns `step(batch) -> (loss, grad_norm)`; `batch` holds this process's rows (see `shard_batch`)."""
-    from paligemma.finetune import train_step
     graphdef, state = nnx.split((model, optimizer))
     state_shardings = model_shardings(state, mesh, rules)
     replicated = NamedSharding(mesh, P())

@@ -22,7 +22,7 @@ from flax import nnx
 from jax.experimental import multihost_utils
 
 from paligemma import Sampler, load_checkpoint, train_step
-from paligemma.sharding import forward, make_mesh, shard_batch, shard_model, sharded_train_step
+from paligemma.sharding import ShardedSampler, forward, make_mesh, shard_batch, shard_model, sharded_train_step
 from paligemma.testing import reference_dir
 from sharded_inputs import B, inputs, params
 
@@ -38,8 +38,8 @@ mesh = make_mesh(2, 2, 2)
 model = load_checkpoint(path, dtype=jnp.float32, mesh=mesh)
 logits = forward(model, mesh, *shard_batch(tuple(mine[k] for k in NAMES), mesh))
 logits = multihost_utils.process_allgather(logits, tiled=True)
-tokens = Sampler(model, mesh=mesh).generate_tokens(mine["images"], mine["tokens"], mine["input_mask"].sum(1),
-                                                  max_new_tokens=4, eos_id=None).tokens
+tokens = ShardedSampler(model, mesh=mesh).generate_tokens(mine["images"], mine["tokens"], mine["input_mask"].sum(1),
+                                                         max_new_tokens=4, eos_id=None).tokens
 local_tokens = np.asarray(tokens)  # this process's rows only
 tokens = multihost_utils.process_allgather(local_tokens, tiled=True)
 step = sharded_train_step(model, shard_model(nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param), mesh), mesh)

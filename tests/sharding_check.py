@@ -14,7 +14,7 @@ import optax
 from flax import nnx
 
 from paligemma import Sampler, load_checkpoint, train_step
-from paligemma.sharding import bytes_per_device, forward, make_mesh, shard_model, sharded_train_step
+from paligemma.sharding import ShardedSampler, bytes_per_device, forward, make_mesh, shard_model, sharded_train_step
 from paligemma.formats.bigvision import reference_config
 from paligemma.testing import reference_dir
 from sharded_inputs import inputs, params, per_layer
@@ -25,7 +25,7 @@ def run(case, model, mesh=None):
     args = [jnp.asarray(x[k]) for k in ("images", "tokens", "input_mask", "mask_ar")]
     logits = nnx.jit(lambda m, *a: m(*a))(model, *args) if mesh is None else forward(model, mesh, *args)
     lengths = x["input_mask"].sum(1)
-    sampler = Sampler(model, mesh=mesh)  # with a mesh: prompts and KV cache split over it
+    sampler = Sampler(model) if mesh is None else ShardedSampler(model, mesh=mesh)  # prompts split over the mesh
     tokens = sampler.generate_tokens(x["images"], x["tokens"], lengths, max_new_tokens=4, eos_id=None).tokens
     # plain SGD: Adam's first step is lr * sign(g), which turns rounding noise in near-zero gradients into lr-sized
     # differences; SGD's update is the gradient itself

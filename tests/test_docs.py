@@ -871,7 +871,7 @@ def test_cards_have_parameter_tables(site):
     assert rows["max_wavelength"][:2] == ["float", "10_000.0"], rows
     assert "same dtype as x" in rows["Returns"][-1], rows
     layers = (site / "gemma_layers.html").read_text(encoding="utf-8")
-    assert "<td><code>tuple | None</code></td>" in layers  # the union's bar survives the table
+    assert "<td><code>float | None</code></td>" in layers  # the union's bar survives the table (Attention.query_scale)
 
 
 def test_parameter_table_unit():

@@ -136,8 +136,8 @@ def test_lora_trains_adapters_only_and_merges(pg1, stack):
     config = in_layout(config, stack)
     model = model_from_hf(state, config)
     add_lora(model, 3, alpha=6.0, rngs=nnx.Rngs(0))
-    if stack: assert model.llm.layers.mlp.gating_lora.a.shape == (3, 2, 64, 3)  # [L, G, D, r]
-    else: assert [b.mlp.gating_lora.a.shape for b in model.llm.layers] == [(2, 64, 3)] * 3  # [G, D, r] per block
+    if stack: assert model.llm.layers.mlp.gating_einsum.lora.a.shape == (3, 2, 64, 3)  # [L, C, D, r]
+    else: assert [b.mlp.gating_einsum.lora.a.shape for b in model.llm.layers] == [(2, 64, 3)] * 3  # [C, D, r] per block
     assert count_params(model, "lora") == 3 * 3 * ((64 + 4 * 24) + 2 * (64 + 24) + (4 * 24 + 64) + 2 * (64 + 96)
                                                    + (96 + 64))
     forward = nnx.jit(lambda m: m(batch["images"], batch["tokens"], batch["input_mask"], batch["mask_ar"]))

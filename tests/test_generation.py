@@ -1,10 +1,12 @@
 "The sampler against big_vision's greedy references and transformers' generate, on the same weights."
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from flax import nnx
 
-from paligemma import Sampler, load_checkpoint
+from paligemma import GemmaConfig, PaliGemma, PaliGemmaConfig, Sampler, ViTConfig, load_checkpoint
 from paligemma.formats.bigvision import config_from_record
 from paligemma.formats.hf import config_from_hf, model_from_hf
 from paligemma.testing import load_reference
@@ -78,3 +80,33 @@ def test_pg2_cached_steps_equal_teacher_forced():
     tf = g["teacher_forced_text_logits_softcapped"].astype(np.float32)
     from_tf = np.stack([tf[b, lengths[b] - 1 + np.arange(n)] for b in range(len(lengths))])
     assert np.abs(np.asarray(steps) - from_tf).max() < 1e-4
+
+
+def test_scored_log_probabilities_equal_sampled_ones_with_a_final_cap():
+    "Gemma 2 with a final soft cap of 3: log-softmax of `model(...)` at the sampled tokens is the sampler's logprobs."
+    config = PaliGemmaConfig(ViTConfig(width=36, depth=2, mlp_dim=60, num_heads=3),
+                             GemmaConfig(vocab_size=97, width=48, depth=3, mlp_dim=80, num_heads=4, num_kv_heads=2,
+                                         head_dim=14, post_norms=True, attn_logits_softcap=5.0,
+                                         final_logits_softcap=3.0), image_size=42)
+    model = PaliGemma(config, rngs=nnx.Rngs(0))
+    rng = np.random.default_rng(0)
+    B, L, N = 2, 5, 6
+    images = rng.uniform(-1, 1, (B, 42, 42, 3)).astype(np.float32)
+    prompts = rng.integers(3, 97, (B, L)).astype(np.int32)
+    lengths = np.array([5, 3])
+    out = Sampler(model, cache_dtype=jnp.float32).generate_tokens(images, prompts, lengths, N, temperature=1.0,
+                                                                  seed=1, eos_id=None)
+    new = np.asarray(out.tokens)
+    seq, real, ar = np.zeros((B, L + N), np.int32), np.zeros((B, L + N), bool), np.zeros((B, L + N), np.int32)
+    for b, n in enumerate(lengths):  # each prompt, then its generated tokens as a causal suffix
+        seq[b, :n + N], real[b, :n + N], ar[b, n:n + N] = np.r_[prompts[b, :n], new[b]], True, 1
+    logits = model(jnp.asarray(images), jnp.asarray(seq), jnp.asarray(real), jnp.asarray(ar))
+    logp = np.asarray(jax.nn.log_softmax(logits, axis=-1))
+    rows = [lengths[b] - 1 + np.arange(N) for b in range(B)]  # the positions whose logits chose each new token
+    scored = np.stack([logp[b, rows[b], new[b]] for b in range(B)])
+    x, mask, positions = model.embed(*map(jnp.asarray, (images, seq, real, ar)))
+    uncapped = np.asarray(jax.nn.log_softmax(model.llm.embedder.decode(model.llm.encode(x, positions, mask)), axis=-1))
+    off = np.stack([uncapped[b, config.num_image_tokens + rows[b], new[b]] for b in range(B)])
+    print(f"scored vs sampled: {np.abs(scored - out.logprobs).max():.1e}; without the cap {np.abs(off - out.logprobs).max():.2f} nats")
+    assert np.abs(off - out.logprobs).max() > 1.0  # the cap matters here: leaving it off one side would show
+    np.testing.assert_allclose(scored, np.asarray(out.logprobs), atol=1e-4)

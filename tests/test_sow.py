@@ -8,8 +8,7 @@ import torch
 from flax import nnx
 
 from paligemma.formats.hf import config_from_hf, model_from_hf
-from paligemma.sow import SowConfig, set_sow
-from paligemma.nn import records
+from paligemma.sow import RecordingSampler, SowConfig, recorded_forward
 from paligemma.model import make_attn_mask
 from paligemma.sampler import Sampler
 from hf_utils import batch_with_padding, hf_inputs, hf_random_model, hf_state_numpy, hf_tiny_config
@@ -45,12 +44,8 @@ def batch(pair):
 
 
 def ours_recorded(model, batch, config=EVERYTHING):
-    set_sow(model, config)
-    try:
-        logits, sown = nnx.capture(model, nnx.Intermediate)(*map(jnp.asarray, batch))
-    finally:
-        set_sow(model, None)
-    return np.asarray(logits), {k: np.asarray(v) for k, v in records(sown).items()}
+    logits, rec = recorded_forward(model, config, *map(jnp.asarray, batch))
+    return np.asarray(logits), {k: np.asarray(v) for k, v in rec.items()}
 
 
 def theirs_recorded(hf, batch):
@@ -148,12 +143,8 @@ def test_recording_changes_no_output_bit(pair, batch):
     sampler = Sampler(model)
     args = (images, tokens, input_mask.sum(1), 6)
     off = sampler.generate_tokens(*args, eos_id=None, return_logits=True)
-    assert off.sown is None
-    set_sow(model, EVERYTHING)
-    try:
-        on = sampler.generate_tokens(*args, eos_id=None, return_logits=True)
-    finally:
-        set_sow(model, None)
+    assert not hasattr(off, "sown")
+    on = RecordingSampler(model, config=EVERYTHING).generate_tokens(*args, eos_id=None, return_logits=True)
     assert set(on.sown) == {"prefix", "tokens"}
     for field in ("tokens", "lengths", "logprobs", "logits"):
         np.testing.assert_array_equal(np.asarray(getattr(off, field)), np.asarray(getattr(on, field)), err_msg=field)
@@ -163,15 +154,14 @@ def test_recording_off_traces_the_same_program(pair, batch):
     _, model = pair
     args = tuple(map(jnp.asarray, batch))
 
-    def jaxpr():  # of the forward pass under `nnx.capture`, as a user reads the records
+    def jaxpr(config=None):  # of the forward pass, plain or as a user reads the records
         g, s = nnx.split(model)
-        return str(jax.make_jaxpr(lambda s, *a: nnx.capture(nnx.merge(g, s), nnx.Intermediate)(*a))(s, *args))
+        run = (lambda m, *a: m(*a)) if config is None else (lambda m, *a: recorded_forward(m, config, *a)[0])
+        return str(jax.make_jaxpr(lambda s, *a: run(nnx.merge(g, s), *a))(s, *args))
 
     before = jaxpr()
-    set_sow(model, EVERYTHING)
-    on = jaxpr()
-    set_sow(model, SowConfig())  # a config recording nothing is off
-    after = jaxpr()
+    on = jaxpr(EVERYTHING)
+    after = jaxpr(SowConfig())  # a config recording nothing is off
     assert after == before and len(on) > len(before)
 
 
@@ -182,12 +172,7 @@ def test_sampler_records_per_token_equal_the_forward_pass(pg1):
     lengths, N = input_mask.sum(1), 5
     P, B = model.config.num_image_tokens, len(tokens)
     config = SowConfig(residuals=True, attention=True, mlp=True, logits_topk=3)
-    set_sow(model, config)
-    try:
-        sampler = Sampler(model)
-        out = sampler.generate_tokens(images, tokens, lengths, N, eos_id=None)
-    finally:
-        set_sow(model, None)
+    out = RecordingSampler(model, config=config).generate_tokens(images, tokens, lengths, N, eos_id=None)
     new = np.asarray(out.tokens)
     per_token = {k: np.asarray(v) for k, v in out.sown["tokens"].items()}
     # teacher-forced: each prompt followed by its generated tokens, right-padded to one width, in one forward pass

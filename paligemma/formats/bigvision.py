@@ -29,13 +29,16 @@ __all__ = ['BIGVISION_RENAMES', 'REFERENCE_CHECKPOINTS', 'bigvision_key', 'bigvi
            'read_npz', 'load_npz', 'npz_arrays', 'npz_writer', 'write_npz']
 
 # %% ../../nbs/07a_formats_bigvision.ipynb #9b8ec6bb
-BIGVISION_RENAMES = (  # (big_vision prefix, our prefix): the ViT's flax names; every other name is ours already
+BIGVISION_RENAMES = (  # (big_vision prefix, our prefix): the ViT's flax names and the decoder's feed-forward
+    # kernels (our projections are `Einsum` modules holding `w`); every other name is ours already
     ("img/Transformer/encoderblock/LayerNorm_0/", "img/layers/norm1/"),
     ("img/Transformer/encoderblock/LayerNorm_1/", "img/layers/norm2/"),
     ("img/Transformer/encoderblock/MultiHeadDotProductAttention_0/", "img/layers/attn/"),
     ("img/Transformer/encoderblock/MlpBlock_0/Dense_0/", "img/layers/mlp/fc1/"),
     ("img/Transformer/encoderblock/MlpBlock_0/Dense_1/", "img/layers/mlp/fc2/"),
     ("img/Transformer/encoder_norm/", "img/encoder_norm/"),
+    ("llm/layers/mlp/gating_einsum", "llm/layers/mlp/gating_einsum/w"),
+    ("llm/layers/mlp/linear", "llm/layers/mlp/linear/w"),
 )
 
 
@@ -164,7 +167,7 @@ def config_from_shapes(
                     num_heads=vit_heads, patch_size=kh)
     vocab, width = shape("llm/embedder/input_embedding")
     depth, num_heads, _, head_dim = shape("llm/layers/attn/q_einsum/w")
-    llm = dict(vocab_size=vocab, width=width, depth=depth, mlp_dim=shape("llm/layers/mlp/gating_einsum")[-1],
+    llm = dict(vocab_size=vocab, width=width, depth=depth, mlp_dim=shape("llm/layers/mlp/gating_einsum/w")[-1],
                num_heads=num_heads, num_kv_heads=shape("llm/layers/attn/kv_einsum/w")[2], head_dim=head_dim)
     return PaliGemmaConfig(vit, _decoder(llm, "llm/layers/post_attention_norm/scale" in shapes), grid * kh)
 

@@ -112,9 +112,9 @@ def hf_rules(post_norms: bool) -> list[HFRule]:
         (l + "self_attn.k_proj.weight", "llm/layers/attn/kv_einsum/w/0", _llm_in("num_kv_heads")),
         (l + "self_attn.v_proj.weight", "llm/layers/attn/kv_einsum/w/1", _llm_in("num_kv_heads")),
         (l + "self_attn.o_proj.weight", "llm/layers/attn/attn_vec_einsum/w", _LLM_OUT),
-        (l + "mlp.gate_proj.weight", "llm/layers/mlp/gating_einsum/0", _T),
-        (l + "mlp.up_proj.weight", "llm/layers/mlp/gating_einsum/1", _T),
-        (l + "mlp.down_proj.weight", "llm/layers/mlp/linear", _T),
+        (l + "mlp.gate_proj.weight", "llm/layers/mlp/gating_einsum/w/0", _T),
+        (l + "mlp.up_proj.weight", "llm/layers/mlp/gating_einsum/w/1", _T),
+        (l + "mlp.down_proj.weight", "llm/layers/mlp/linear/w", _T),
     ]
     norms = [("input_layernorm", "pre_attention_norm")]
     norms += ([("post_attention_layernorm", "post_attention_norm"), ("pre_feedforward_layernorm", "pre_ffw_norm"),

@@ -24,14 +24,10 @@ class KVCache:
     index: jax.Array  # int32[]: the next slot to write, shared by the batch
 
     @classmethod
-    def create(cls, config: GemmaConfig, batch: int, length: int, dtype=jnp.float32,
-               sharding=None,  # where `k` and `v` live on a device mesh (`paligemma.sharding.cache_sharding`)
-               ) -> KVCache:
+    def create(cls, config: GemmaConfig, batch: int, length: int, dtype=jnp.float32) -> KVCache:
         "An empty cache of `length` slots; `dtype` bfloat16 halves its memory and the bytes each step reads."
         shape = (config.depth, batch, length, config.num_kv_heads, config.head_dim)
-        k, v = jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)
-        if sharding is not None: k, v = (jax.lax.with_sharding_constraint(a, sharding) for a in (k, v))
-        return cls(k=k, v=v, key_mask=jnp.zeros((batch, length), bool),
+        return cls(k=jnp.zeros(shape, dtype), v=jnp.zeros(shape, dtype), key_mask=jnp.zeros((batch, length), bool),
                    key_positions=jnp.zeros((batch, length), jnp.int32), positions=jnp.zeros((batch,), jnp.int32),
                    index=jnp.zeros((), jnp.int32))
 

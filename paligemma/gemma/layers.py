@@ -9,10 +9,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 from .rope import apply_rope
-from ..nn import param, attend
+from ..nn import attend, param, record
 
 # %% auto #0
-__all__ = ['F16_MAX', 'RMSNorm', 'Einsum', 'stacked_matmul', 'FeedForward', 'Attention']
+__all__ = ['AXIS_NAMES', 'F16_MAX', 'RMSNorm', 'stacked_matmul', 'Einsum', 'FeedForward', 'Attention']
 
 # %% ../../nbs/03_gemma_layers.ipynb #1fccbcdb
 class RMSNorm(nnx.Module):
@@ -26,36 +26,49 @@ class RMSNorm(nnx.Module):
         normed = x32 * jax.lax.rsqrt(jnp.mean(jnp.square(x32), axis=-1, keepdims=True) + self.eps)
         return (normed * (1 + self.scale[...].astype(jnp.float32))).astype(x.dtype)
 
-# %% ../../nbs/03_gemma_layers.ipynb #2c90d07a
-class Einsum(nnx.Module):
-    "A weight `w` of a given shape, applied with an einsum equation given at call time."
-    def __init__(self, shape: tuple[int, ...], *, fan_in: int, dtype=jnp.float32, param_dtype=jnp.float32,
-                 names: tuple | None = None,  # logical axis names of `w`, e.g. ('heads', 'embed', 'head_dim')
-                 rngs: nnx.Rngs):
-        init = nnx.initializers.normal(stddev=1 / math.sqrt(fan_in))
-        self.w = param(init(rngs.params(), shape, param_dtype), names or (None,) * len(shape))
-        self.dtype = dtype
-        self.lora = nnx.data(None)  # optional low-rank adapter slot (`19_lora`)
-
-    def weight(self):
-        "`w`, plus its adapter's low-rank update when one is attached."
-        w = self.w[...]
-        return w if self.lora is None else w + self.lora.delta()
-
-    def __call__(self, eqn: str, x):
-        return jnp.einsum(eqn, x.astype(self.dtype), self.weight().astype(self.dtype))
-
 # %% ../../nbs/03_gemma_layers.ipynb #7a0da17a
 def stacked_matmul(
     x: jax.Array,  # [M, D] activations, flattened over batch and sequence
     w: jax.Array,  # [G, D, E]: G weight matrices sharing the input
+    preferred_element_type=None,  # the result's dtype; None: that of x and w
 ) -> jax.Array:  # [G, M, E]
     "`x @ w[g]` for every g, without transposing `w` when few rows pass through."
     G, D, E = w.shape
     if x.shape[0] < E:  # decode-sized: batch over G, each w[g] used as laid out
         xb = jnp.broadcast_to(x[None], (G, *x.shape))
-        return jax.lax.dot_general(xb, w, (((2,), (1,)), ((0,), (0,))))
-    return jnp.einsum("MD,GDE->GME", x, w)
+        return jax.lax.dot_general(xb, w, (((2,), (1,)), ((0,), (0,))), preferred_element_type=preferred_element_type)
+    return jnp.einsum("MD,GDE->GME", x, w, preferred_element_type=preferred_element_type)
+
+# %% ../../nbs/03_gemma_layers.ipynb #e1d2c3b5
+AXIS_NAMES = {"N": "heads", "K": "kv_heads", "D": "embed", "H": "head_dim", "F": "mlp", "C": None}  # letter -> name
+
+
+class Einsum(nnx.Module):
+    "A projection weight `w`, its axes named by letters (`'NDH'`), applied as `x @ w` batched over the leading axes."
+    def __init__(self, axes: str,  # one letter of `AXIS_NAMES` per axis of the weight, e.g. 'NDH' for the queries
+                 shape: tuple[int, ...],
+                 *, inputs: str,  # the letters contracted with the activations, consecutive in `axes`: 'D'
+                 out_dtype=None,  # the result's dtype; None: `dtype`
+                 dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
+        if len(axes) != len(shape) or set(axes) - set(AXIS_NAMES) or not inputs or inputs not in axes:
+            raise ValueError(f"Einsum: axes {axes!r} must be letters of {''.join(AXIS_NAMES)}, one per axis of "
+                             f"{shape}, with the inputs {inputs!r} among them, side by side")
+        fan_in = math.prod(n for c, n in zip(axes, shape) if c in inputs)
+        init = nnx.initializers.normal(stddev=1 / math.sqrt(fan_in))
+        self.w = param(init(rngs.params(), shape, param_dtype), tuple(AXIS_NAMES[c] for c in axes))
+        self.axes, self.inputs, self.dtype, self.out_dtype = axes, inputs, dtype, out_dtype
+
+    def __call__(self, x):  # [M, *inputs] -> [*leading, M, *outputs]
+        i, n = self.axes.index(self.inputs), len(self.inputs)
+        w = self.w[...].astype(self.dtype)
+        lead, outputs = w.shape[:i], w.shape[i + n:]
+        x = x.astype(self.dtype).reshape(x.shape[0], -1)  # [M, prod(inputs)]
+        w = w.reshape(*lead, x.shape[1], -1)  # [*leading, prod(inputs), prod(outputs)]: free, the axes are adjacent
+        if lead:
+            y = stacked_matmul(x, w.reshape(-1, *w.shape[-2:]), preferred_element_type=self.out_dtype)
+        else:
+            y = jnp.matmul(x, w, preferred_element_type=self.out_dtype)
+        return y.reshape(*lead, x.shape[0], *outputs)
 
 # %% ../../nbs/03_gemma_layers.ipynb #c1bd0487
 F16_MAX = float(jnp.finfo(jnp.float16).max)
@@ -64,29 +77,19 @@ F16_MAX = float(jnp.finfo(jnp.float16).max)
 class FeedForward(nnx.Module):
     "GeGLU feed-forward: `linear(gelu(x @ gate) * (x @ up))`."
     def __init__(self, width: int, mlp_dim: int, *, dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
-        init = nnx.initializers.normal
-        self.gating_einsum = param(init(1 / math.sqrt(width))(rngs.params(), (2, width, mlp_dim), param_dtype),
-                                   (None, "embed", "mlp"))
-        self.linear = param(init(1 / math.sqrt(mlp_dim))(rngs.params(), (mlp_dim, width), param_dtype), ("mlp", "embed"))
+        kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.gating_einsum = Einsum("CDF", (2, width, mlp_dim), inputs="D", **kw)  # gate and up
+        self.linear = Einsum("FD", (mlp_dim, width), inputs="F", out_dtype=jnp.float32, **kw)  # down
         self.dtype = dtype
-        self.gating_lora, self.linear_lora = nnx.data(None), nnx.data(None)  # optional adapter slots (`19_lora`)
-        self.sow_config = None  # what to record (`set_sow`): `hidden` [B, T, F] when `mlp`
 
-    def __call__(self, x):  # [B, T, D]
-        x = x.astype(self.dtype)
+    def __call__(self, x):  # [B, T, D] -> float32[B, T, D]
         B, T, D = x.shape
-        x2 = x.reshape(B * T, D)
-        gate_up = stacked_matmul(x2, self.gating_einsum[...].astype(self.dtype))  # [2, B*T, F]
-        if self.gating_lora is not None: gate_up = gate_up + self.gating_lora(x2, "MD", "GMF")
-        gate, up = gate_up.reshape(2, B, T, -1)
+        gate, up = self.gating_einsum(x.reshape(B * T, D)).reshape(2, B, T, -1)
         hidden = jax.nn.gelu(gate.astype(jnp.float32), approximate=True) * up.astype(jnp.float32)
         if self.dtype == jnp.float16:  # the gated product is where float16 overflows first: keep it finite
             hidden = jnp.clip(hidden, -F16_MAX, F16_MAX)
-        if self.sow_config is not None and self.sow_config.mlp: self.sow(nnx.Intermediate, "hidden", hidden)
-        out = jnp.einsum("BTF,FD->BTD", hidden.astype(self.dtype), self.linear[...].astype(self.dtype),
-                         preferred_element_type=jnp.float32)  # float32 out: it joins the float32 residual stream
-        if self.linear_lora is not None: out = out + self.linear_lora(hidden.astype(self.dtype), "BTF", "BTD")
-        return out
+        record(self, "hidden", hidden)
+        return self.linear(hidden.reshape(B * T, -1)).reshape(B, T, D)  # float32: it joins the residual stream
 
 # %% ../../nbs/03_gemma_layers.ipynb #9723b245
 class Attention(nnx.Module):
@@ -96,30 +99,21 @@ class Attention(nnx.Module):
                  attn_logits_softcap: float | None = None,
                  rope_max_wavelength: float = 10_000.0,
                  dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
-        if num_heads % num_kv_heads:
-            raise ValueError(f"num_heads={num_heads} must be a multiple of num_kv_heads={num_kv_heads}")
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-        self.q_einsum = Einsum((num_heads, width, head_dim), fan_in=width, names=("heads", "embed", "head_dim"), **kw)
-        self.kv_einsum = Einsum((2, num_kv_heads, width, head_dim), fan_in=width,
-                                names=(None, "kv_heads", "embed", "head_dim"), **kw)
-        self.attn_vec_einsum = Einsum((num_heads, head_dim, width), fan_in=num_heads * head_dim,
-                                      names=("heads", "head_dim", "embed"), **kw)
+        self.q_einsum = Einsum("NDH", (num_heads, width, head_dim), inputs="D", **kw)
+        self.kv_einsum = Einsum("CKDH", (2, num_kv_heads, width, head_dim), inputs="D", **kw)  # keys and values
+        self.attn_vec_einsum = Einsum("NHD", (num_heads, head_dim, width), inputs="NH", out_dtype=jnp.float32, **kw)
         self.query_scale = head_dim ** -0.5 if query_scale is None else query_scale
         self.attn_logits_softcap, self.rope_max_wavelength = attn_logits_softcap, rope_max_wavelength
-        self.sow_config = None  # what to record (`set_sow`): `weights` [B, T, N, S] when `attention`
 
     def qkv(self, x, positions):
         "Project `x` [B, T, D] to rotated, scaled queries [B, T, N, H] and rotated keys, values [B, T, K, H]."
         B, T, D = x.shape
-        x2 = x.astype(self.q_einsum.dtype).reshape(B * T, D)
-        wq = self.q_einsum.w[...].astype(x2.dtype)  # [N, D, H]
-        q = stacked_matmul(x2, wq)  # [N, B*T, H]
-        if self.q_einsum.lora is not None: q = q + self.q_einsum.lora(x2, "MD", "NMH")
-        q = q.reshape(-1, B, T, wq.shape[-1]).transpose(1, 2, 0, 3)  # [B, T, N, H]
-        wkv = self.kv_einsum.w[...].astype(x2.dtype)  # [2, K, D, H]
-        kv = stacked_matmul(x2, wkv.reshape(-1, D, wkv.shape[-1]))  # [2K, B*T, H]
-        if self.kv_einsum.lora is not None: kv = kv + self.kv_einsum.lora(x2, "MD", "GKMH").reshape(kv.shape)
-        k, v = kv.reshape(2, -1, B, T, wkv.shape[-1]).transpose(0, 2, 3, 1, 4)  # 2 x [B, T, K, H]
+        x2 = x.reshape(B * T, D)
+        q = self.q_einsum(x2)  # [N, B*T, H]
+        q = q.reshape(-1, B, T, q.shape[-1]).transpose(1, 2, 0, 3)  # [B, T, N, H]
+        kv = self.kv_einsum(x2)  # [2, K, B*T, H]
+        k, v = kv.reshape(*kv.shape[:2], B, T, -1).transpose(0, 2, 3, 1, 4)  # 2 x [B, T, K, H]
         q = apply_rope(q, positions, max_wavelength=self.rope_max_wavelength) * self.query_scale
         k = apply_rope(k, positions, max_wavelength=self.rope_max_wavelength)
         return q, k, v
@@ -131,7 +125,7 @@ class Attention(nnx.Module):
         mask,  # bool[B, T, S]: S = T without a cache, the cache length with one
         kv=None,  # optional cache (keys, values), each [B, S, K, H]; this call's keys and values are written into it
         write_index=None,  # int32 scalar: the cache slot of this call's first token
-    ):  # -> ([B, T, D], updated (keys, values) or None)
+    ):  # -> (float32[B, T, D], updated (keys, values) or None)
         B, T, _ = x.shape
         q, k, v = self.qkv(x, positions)
         if kv is not None:  # write this call's keys and values from `write_index` on, then attend over the whole cache
@@ -139,12 +133,5 @@ class Attention(nnx.Module):
                        for c, new in zip(kv, (k, v)))
             k, v = (c.astype(q.dtype) for c in kv)
         encoded, weights = attend(q, k, v, mask, softcap=self.attn_logits_softcap)
-        if self.sow_config is not None and self.sow_config.attention:
-            self.sow(nnx.Intermediate, "weights", weights.transpose(0, 2, 1, 3))  # [B, T, N, S]
-        w = self.attn_vec_einsum.w[...].astype(encoded.dtype)  # [N, H, D]: as one [N*H, D] matrix, free to reshape
-        out = jnp.matmul(encoded.reshape(B * T, -1), w.reshape(-1, w.shape[-1]),
-                         preferred_element_type=jnp.float32)  # float32 out: it joins the float32 residual stream
-        if self.attn_vec_einsum.lora is not None:
-            out = out + self.attn_vec_einsum.lora(encoded.reshape(B * T, *w.shape[:2]), "MNH", "MD")
-        return out.reshape(B, T, -1), kv
-
+        record(self, "weights", weights)
+        return self.attn_vec_einsum(encoded.reshape(B * T, *encoded.shape[2:])).reshape(B, T, -1), kv

@@ -10,10 +10,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 from .layers import RMSNorm, Attention, FeedForward
-from ..nn import param, stacked, run_layers
+from ..nn import param, record, run_layers, stacked
 
 # %% auto #0
-__all__ = ['GemmaConfig', 'Embedder', 'Block', 'sliding_window_mask', 'Transformer', 'sow_stream']
+__all__ = ['GemmaConfig', 'Embedder', 'Block', 'sliding_window_mask', 'Transformer']
 
 # %% ../../nbs/04_gemma_transformer.ipynb #d3331325
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +133,9 @@ class Block(nnx.Module):
         x = x + h
         h = self.mlp(self.pre_ffw_norm(x))
         if self.post_norms: h = self.post_ffw_norm(h)
-        return x + h, kv
+        x = x + h
+        record(self, "residual", x)
+        return x, kv
 
 # %% ../../nbs/04_gemma_transformer.ipynb #66b05c1f
 def sliding_window_mask(
@@ -158,7 +160,6 @@ class Transformer(nnx.Module):
         self.layers = (stacked(make, config.depth, rngs) if config.stacked
                        else nnx.List([make(rngs) for _ in range(config.depth)]))
         self.final_norm = RMSNorm(config.width, param_dtype=param_dtype)
-        self.sow_config = None  # what to record (`set_sow`): `residuals`, `lens_logits`, `lens_tokens`
 
     def embed(self, tokens):  # int[B, T] -> [B, T, D]
         "Token embeddings, scaled by sqrt(width)."
@@ -174,25 +175,21 @@ class Transformer(nnx.Module):
             if cache is not None: raise ValueError("a decoder with a sliding window needs the cached call's local_mask")
             local_mask = sliding_window_mask(mask, positions, window)
         x = x.astype(jnp.float32)  # the residual stream stays float32 whatever the compute dtype
-        keep = self.sow_config is not None and self.sow_config.stream  # the residual after every block
+        record(self, "inputs", x)
 
         def step(layer, x, xs):
             local, kv = xs
             m = mask if local_mask is None else jnp.where(local, local_mask, mask)
-            x, kv = layer(x, positions, m, kv, write_index)
-            return x, (kv, x if keep else None)
+            return layer(x, positions, m, kv, write_index)
 
-        x_in = x
-        x, (kv, stream) = run_layers(self.layers, x, step, (jnp.asarray(self.config.local_layers), cache),
-                                     remat=self.config.remat)
-        if keep: sow_stream(self, jnp.concatenate([x_in[None], stream]))
+        x, kv = run_layers(self.layers, x, step, (jnp.asarray(self.config.local_layers), cache), remat=self.config.remat)
         return self.final_norm(x) if cache is None else (self.final_norm(x), kv)
 
-    def logits(self, pre_logits, *, softcap: bool = True):  # [B, T, D] -> float32[B, T, V]
-        "Project to the vocabulary with the tied embedding; apply the final soft cap if configured and asked."
+    def logits(self, pre_logits):  # [B, T, D] -> float32[B, T, V]
+        "Project to the vocabulary with the tied embedding, then Gemma 2's final soft cap when the config has one."
         logits = self.embedder.decode(pre_logits)
         cap = self.config.final_logits_softcap
-        return jnp.tanh(logits / cap) * cap if softcap and cap is not None else logits
+        return logits if cap is None else jnp.tanh(logits / cap) * cap
 
     def __call__(self, tokens, positions=None, mask=None):  # int[B, T] -> float32[B, T, V]
         "Text-only language model: causal mask and positions 0..T-1 unless given."
@@ -200,15 +197,3 @@ class Transformer(nnx.Module):
         if positions is None: positions = jnp.broadcast_to(jnp.arange(T), (B, T))
         if mask is None: mask = jnp.broadcast_to(jnp.tril(jnp.ones((T, T), bool)), (B, T, T))
         return self.logits(self.encode(self.embed(tokens), positions, mask))
-
-# %% ../../nbs/04_gemma_transformer.ipynb #76bb4cc5
-def sow_stream(llm: Transformer, stream):  # [L+1, B, T, D]: the input and every block's output
-    "Record the residual stream and its logit lens on `llm`, as its `sow_config` asks."
-    sow = llm.sow_config
-    if sow.residuals: llm.sow(nnx.Intermediate, "residuals", stream)
-    if sow.logits_topk:  # one layer at a time: full logits of every layer at once would not fit at 257k tokens
-        values, tokens = jax.lax.map(
-            lambda r: jax.lax.top_k(llm.logits(llm.final_norm(r), softcap=False), sow.logits_topk), stream)
-        llm.sow(nnx.Intermediate, "lens_logits", values)
-        llm.sow(nnx.Intermediate, "lens_tokens", tokens.astype(jnp.int32))
-

@@ -9,7 +9,7 @@ import math
 import jax
 import jax.numpy as jnp
 from flax import nnx
-from ..nn import attend, param, stacked, scan_layers
+from ..nn import attend, axis_names, param, record, scan_layers, stacked
 
 # %% auto #0
 __all__ = ['ViTConfig', 'MultiHeadAttention', 'MlpBlock', 'EncoderBlock', 'ViT']
@@ -43,32 +43,25 @@ class ViTConfig:
         return cls(**{**dict(width=1152, depth=27, mlp_dim=4304, num_heads=16, patch_size=14), **overrides})
 
 # %% ../../nbs/05_vit_model.ipynb #87fdab86
-def _axis_names(*axes) -> dict:
-    "Metadata giving a flax layer's parameter logical axis names (see `param` in the decoder's layers)."
-    return dict(out_sharding=axes, eager_sharding=False)
-
-
 class MultiHeadAttention(nnx.Module):
     "Unmasked multi-head self-attention with biased projections (flax `MultiHeadDotProductAttention` layout)."
     def __init__(self, width: int, num_heads: int, *, dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
         head_dim = width // num_heads
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-        qkv = dict(kernel_metadata=_axis_names("embed", "heads", "head_dim"),
-                   bias_metadata=_axis_names("heads", "head_dim"), **kw)
+        qkv = dict(kernel_metadata=axis_names("embed", "heads", "head_dim"),
+                   bias_metadata=axis_names("heads", "head_dim"), **kw)
         self.query = nnx.LinearGeneral(width, (num_heads, head_dim), **qkv)
         self.key = nnx.LinearGeneral(width, (num_heads, head_dim), **qkv)
         self.value = nnx.LinearGeneral(width, (num_heads, head_dim), **qkv)
         self.out = nnx.LinearGeneral((num_heads, head_dim), width, axis=(-2, -1),
-                                     kernel_metadata=_axis_names("heads", "head_dim", "embed"),
-                                     bias_metadata=_axis_names("embed"), **kw)
+                                     kernel_metadata=axis_names("heads", "head_dim", "embed"),
+                                     bias_metadata=axis_names("embed"), **kw)
         self.query_scale = head_dim ** -0.5
-        self.sow_config = None  # what to record (`set_sow`): `weights` [B, P, N, P] when `attention`
 
     def __call__(self, x):  # [B, P, W] -> [B, P, W]
         q = self.query(x) * self.query_scale
         encoded, weights = attend(q, self.key(x), self.value(x), None)
-        if self.sow_config is not None and self.sow_config.attention:
-            self.sow(nnx.Intermediate, "weights", weights.transpose(0, 2, 1, 3))  # [B, T, N, S], T = S = P
+        record(self, "weights", weights)
         return self.out(encoded)
 
 
@@ -76,15 +69,14 @@ class MlpBlock(nnx.Module):
     "Dense -> GELU (tanh) -> Dense."
     def __init__(self, width: int, mlp_dim: int, *, dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-        self.fc1 = nnx.Linear(width, mlp_dim, kernel_metadata=_axis_names("embed", "mlp"),
-                              bias_metadata=_axis_names("mlp"), **kw)
-        self.fc2 = nnx.Linear(mlp_dim, width, kernel_metadata=_axis_names("mlp", "embed"),
-                              bias_metadata=_axis_names("embed"), **kw)
-        self.sow_config = None  # what to record (`set_sow`): `hidden` [B, P, mlp_dim] when `mlp`
+        self.fc1 = nnx.Linear(width, mlp_dim, kernel_metadata=axis_names("embed", "mlp"),
+                              bias_metadata=axis_names("mlp"), **kw)
+        self.fc2 = nnx.Linear(mlp_dim, width, kernel_metadata=axis_names("mlp", "embed"),
+                              bias_metadata=axis_names("embed"), **kw)
 
     def __call__(self, x):
         hidden = jax.nn.gelu(self.fc1(x), approximate=True)
-        if self.sow_config is not None and self.sow_config.mlp: self.sow(nnx.Intermediate, "hidden", hidden)
+        record(self, "hidden", hidden)
         return self.fc2(hidden)
 
 
@@ -99,7 +91,9 @@ class EncoderBlock(nnx.Module):
 
     def __call__(self, x):
         x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        x = x + self.mlp(self.norm2(x))
+        record(self, "residual", x)
+        return x
 
 # %% ../../nbs/05_vit_model.ipynb #3ce99e02
 class ViT(nnx.Module):
@@ -112,17 +106,16 @@ class ViT(nnx.Module):
         self.config, self.image_size = config, image_size
         grid = image_size // c.patch_size
         self.embedding = nnx.Conv(3, c.width, (c.patch_size, c.patch_size), strides=(c.patch_size, c.patch_size),
-                                  padding="VALID", kernel_metadata=_axis_names(None, None, None, "embed"),
-                                  bias_metadata=_axis_names("embed"), **kw)
+                                  padding="VALID", kernel_metadata=axis_names(None, None, None, "embed"),
+                                  bias_metadata=axis_names("embed"), **kw)
         self.pos_embedding = param(
             nnx.initializers.normal(1 / math.sqrt(c.width))(rngs.params(), (1, grid * grid, c.width), param_dtype),
             (None, None, "embed"))
         self.layers = stacked(lambda r: EncoderBlock(c, dtype=dtype, param_dtype=param_dtype, rngs=r), c.depth, rngs)
         self.encoder_norm = nnx.LayerNorm(c.width, epsilon=1e-6, **kw)
-        self.head = nnx.Linear(c.width, out_dim, kernel_metadata=_axis_names(None, "embed"),
-                               bias_metadata=_axis_names("embed"), **kw)
+        self.head = nnx.Linear(c.width, out_dim, kernel_metadata=axis_names(None, "embed"),
+                               bias_metadata=axis_names("embed"), **kw)
         self.dtype = dtype
-        self.sow_config = None  # what to record (`set_sow`): `residuals` [L+1, B, P, W] when `residuals`
 
     @property
     def num_patches(self) -> int: return self.pos_embedding.shape[1]
@@ -135,11 +128,9 @@ class ViT(nnx.Module):
 
     def encode(self, images):  # float[B, S, S, 3] -> [B, P, W]
         "The encoder's output after `encoder_norm`, before `head`."
-        keep = self.sow_config is not None and self.sow_config.residuals
-        x_in = self.patchify(images)
-        x, stream = scan_layers(self.layers, x_in, lambda layer, x, _: (layer(x),) * 2 if keep else (layer(x), None),
-                                remat=self.config.remat)
-        if keep: self.sow(nnx.Intermediate, "residuals", jnp.concatenate([x_in[None], stream]))
+        x = self.patchify(images)
+        record(self, "inputs", x)
+        x, _ = scan_layers(self.layers, x, lambda layer, x, _: (layer(x), None), remat=self.config.remat)
         return self.encoder_norm(x)
 
     def __call__(self, images):  # float[B, S, S, 3] in [-1, 1] -> [B, P, D]

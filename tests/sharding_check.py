@@ -15,7 +15,7 @@ from flax import nnx
 
 from paligemma import Sampler, load_checkpoint, train_step
 from paligemma.sharding import ShardedSampler, bytes_per_device, forward, make_mesh, shard_model, sharded_train_step
-from paligemma.formats.bigvision import reference_config
+from paligemma.testing import reference_config
 from paligemma.testing import reference_dir
 from sharded_inputs import inputs, params, per_layer
 

@@ -9,8 +9,9 @@ from flax import nnx
 
 from paligemma import PaliGemma, PaliGemmaConfig, load_checkpoint, param_count, save_checkpoint
 from paligemma.checkpoints import resample_posemb
-from paligemma.formats.bigvision import (REFERENCE_CHECKPOINTS, NpzCheckpoint, checkpoint_arrays, config_from_record,
+from paligemma.formats.bigvision import (NpzCheckpoint, checkpoint_arrays, config_from_record,
                                          config_from_shapes, reference_config)
+from paligemma.testing import REFERENCE_CHECKPOINTS
 from paligemma.testing import load_reference, reference_dir
 
 CASES = ["pg1_tiny", "pg2_tiny", "pg2_tiny_qemb"]

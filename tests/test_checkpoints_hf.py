@@ -1,4 +1,4 @@
-"A checkpoint written by transformers' own `save_pretrained` loads with `load_checkpoint` and gives transformers' logits (moved here from nbs/13_checkpoints.ipynb, which imports neither torch nor transformers)."
+"A checkpoint written by transformers' own `save_pretrained` loads with `load_checkpoint` and gives transformers' logits (moved here from nbs/16_checkpoints.ipynb, which imports neither torch nor transformers)."
 import numpy as np
 import jax.numpy as jnp
 import pytest
@@ -7,7 +7,7 @@ from transformers import PaliGemmaConfig as HFConfig, PaliGemmaForConditionalGen
 
 from paligemma import load_checkpoint
 from paligemma import CheckpointError
-from paligemma.formats.bigvision import reference_config
+from paligemma.testing import reference_config
 from paligemma.formats.hf import config_to_hf
 
 

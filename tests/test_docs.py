@@ -668,7 +668,7 @@ class _Page(html.parser.HTMLParser):
         if self._heading is not None: self._heading += data
         if self._out is not None: self._out[1].append(data)
         if not {"a", "pre", "script", "style", "nav", "head", "title"} & set(tags):
-            # inline code: only a whole `23_demo_tiny_model` is a mention (a link cannot go inside a longer code span)
+            # inline code: only a whole `26_demo_tiny_model` is a mention (a link cannot go inside a longer code span)
             self.loose.append(data if "code" not in tags else f"\0{data}\0")
 
 
@@ -792,7 +792,7 @@ def test_true_signature_unit():
 
 
 def test_notebook_names_in_prose_are_links(site):
-    "A notebook's name (`23_demo_tiny_model`) in a page's text, outside code blocks, is always inside a link."
+    "A notebook's name (`26_demo_tiny_model`) in a page's text, outside code blocks, is always inside a link."
     stems = sorted((nb.stem for nb in notebooks()), key=len, reverse=True)
     pat = re.compile(rf"\b({'|'.join(map(re.escape, stems))})\b")
     whole = re.compile(rf"\0\s*({'|'.join(map(re.escape, stems))})(?:\.ipynb)?\s*\0")
@@ -802,12 +802,12 @@ def test_notebook_names_in_prose_are_links(site):
         loose += [f"{page.name}: {m.group(1)}" for t in texts if not t.startswith("\0") for m in pat.finditer(t)]
         loose += [f"{page.name}: `{m.group(1)}`" for t in texts if t.startswith("\0") for m in [whole.fullmatch(t)] if m]
     assert not loose, f"notebook names in prose that are not links: {loose[:10]}"
-    pages = {"23_demo_tiny_model": "demo_tiny_model.html", "01_nn": "nn.html"}
-    md, stale = docs.link_notebook_names("See `23_demo_tiny_model`, [01_nn] and 99_nothing:\n```\n01_nn\n```", pages)
-    assert md == "See [`23_demo_tiny_model`](demo_tiny_model.html), [01_nn](nn.html) and 99_nothing:\n```\n01_nn\n```", md
+    pages = {"26_demo_tiny_model": "demo_tiny_model.html", "01_nn": "nn.html"}
+    md, stale = docs.link_notebook_names("See `26_demo_tiny_model`, [01_nn] and 99_nothing:\n```\n01_nn\n```", pages)
+    assert md == "See [`26_demo_tiny_model`](demo_tiny_model.html), [01_nn](nn.html) and 99_nothing:\n```\n01_nn\n```", md
     assert stale == ["99_nothing"]
-    labels = {"23_demo_tiny_model": "23 · A tiny *model*", "01_nn": "01 · Building blocks"}  # the lessons' labels
-    md, _ = docs.link_notebook_names("See `23_demo_tiny_model` and 01_nn.", pages, labels=labels)
+    labels = {"26_demo_tiny_model": "23 · A tiny *model*", "01_nn": "01 · Building blocks"}  # the lessons' labels
+    md, _ = docs.link_notebook_names("See `26_demo_tiny_model` and 01_nn.", pages, labels=labels)
     assert md == "See [23 · A tiny \\*model\\*](demo_tiny_model.html) and [01 · Building blocks](nn.html).", md
 
 

@@ -13,7 +13,7 @@ from flax import nnx
 
 from paligemma import PaliGemma, load_checkpoint, save_checkpoint
 from paligemma.hub import HubError, hf_file, kaggle_npz, pick_npz, resolve_checkpoint, resolve_tokenizer
-from paligemma.formats.bigvision import reference_config
+from paligemma.testing import reference_config
 from paligemma.testing import reference_dir
 from paligemma.tokenizer import Tokenizer
 

@@ -9,8 +9,8 @@ import pytest
 NBS = Path(__file__).resolve().parent.parent / "nbs"
 NOTEBOOKS = sorted(p.name for p in NBS.glob("*.ipynb"))
 # Lessons that teach a core idea end with checked exercises.
-CORE_LESSONS = ["00_jax_nnx", "01_nn", "02_gemma_rope", "03_gemma_layers", "04_gemma_transformer", "05_vit_model",
-                "07_model", "10_gemma_cache", "11_sampler", "19_lora"]
+CORE_LESSONS = ["00_jax_nnx", "01_nn", "02_gemma_rope", "03_gemma_layers", "04_gemma_transformer", "06_vit_model",
+                "07_model", "12_gemma_cache", "13_sampler", "22_lora"]
 MAX_CELL_LINES = 60
 
 URL = re.compile(r"[A-Za-z][\w+.-]*://\S+")
@@ -157,7 +157,7 @@ def test_exercises(stem):
 # ---- course order: no lesson uses what a later lesson builds
 
 def lesson(name: str) -> str:
-    "A notebook's place in the course, comparable as a string: `07_model.ipynb` -> `07`, `07a_formats_bigvision.ipynb` -> `07a`."
+    "A notebook's place in the course, comparable as a string: `07_model.ipynb` -> `07`, `09_formats_bigvision.ipynb` -> `07a`."
     return name.split("_", 1)[0]
 
 

@@ -10,7 +10,7 @@ from transformers import PaliGemmaConfig as HFConfig, PaliGemmaForConditionalGen
 from paligemma.formats.hf import config_to_hf
 from paligemma.model import PaliGemma
 from paligemma.saving import save_checkpoint
-from paligemma.formats.bigvision import reference_config
+from paligemma.testing import reference_config
 
 
 def hf_logits(folder, imgs, toks, P):

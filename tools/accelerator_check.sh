@@ -7,8 +7,8 @@
 # the others.
 #
 #   tools/accelerator_check.sh                everything (on the 2-core CPU machine: most of an hour)
-#   QUICK=1 tools/accelerator_check.sh        a smoke run of a few minutes: three notebooks (06_testing, 02_gemma_rope,
-#                                             30_sharding), tests/test_bigvision.py, the benchmark at batch 1 with
+#   QUICK=1 tools/accelerator_check.sh        a smoke run of a few minutes: three notebooks (33_testing, 02_gemma_rope,
+#                                             34_sharding), tests/test_bigvision.py, the benchmark at batch 1 with
 #                                             8 new tokens and 1 repeat
 #
 # Settings (environment variables), each overriding QUICK's choice:
@@ -44,7 +44,7 @@ MODE=full
 [[ "${QUICK:-0}" == 1 ]] && MODE=quick
 [[ -n "${NOTEBOOKS:-}${TESTS:-}${BENCH_ARGS:-}" ]] && MODE=partial  # a selection of one's own
 if [[ "${QUICK:-0}" == 1 ]]; then
-  NOTEBOOKS=${NOTEBOOKS:-'^(06_testing|02_gemma_rope|30_sharding)\.ipynb$'}
+  NOTEBOOKS=${NOTEBOOKS:-'^(33_testing|02_gemma_rope|34_sharding)\.ipynb$'}
   TESTS=${TESTS:-tests/test_bigvision.py}
   BENCH_ARGS=${BENCH_ARGS:---batch 1 --new-tokens 8 --repeats 1}
 fi
@@ -143,8 +143,8 @@ Written by `tools/accelerator_check.sh` (its header says how to run it): one row
 replacing its own row. Notebooks: `nbdev_test --path nbs`; tests: `pytest tests/` (passed / failed or errors /
 skipped); decode: `bench/generate.py` (`paligemma-bench-small`, float32, greedy, 16-token prompt + 256 image tokens,
 32 new tokens), in tokens per second, ours on the device / transformers, which the benchmark keeps on the same
-machine's CPU. Times are wall-clock seconds. Rows of mode `quick` cover three notebooks (06_testing, 02_gemma_rope,
-30_sharding), `tests/test_bigvision.py` and a short benchmark (batch 1, 8 new tokens, 1 repeat) only; `partial`
+machine's CPU. Times are wall-clock seconds. Rows of mode `quick` cover three notebooks (33_testing, 02_gemma_rope,
+34_sharding), `tests/test_bigvision.py` and a short benchmark (batch 1, 8 new tokens, 1 repeat) only; `partial`
 rows a selection of their own.
 
 | device | backend x devices | jax | mode | notebooks passed / failed | notebooks (s) | tests passed / failed / skipped | tests (s) | decode batch 1 (tok/s) | decode batch 8 (tok/s) | same tokens | date |

@@ -6,7 +6,7 @@
 stored outputs are shown; only nbdev's `show_doc` step runs the exported cells, as it does under Quarto.
 
 Afterwards:
-- pages are named as nbdev names them (`output-file`, e.g. `06_testing.ipynb` -> `testing.html`), so nbdev's
+- pages are named as nbdev names them (`output-file`, e.g. `33_testing.ipynb` -> `testing.html`), so nbdev's
   links (`sampler.html#sampler`) resolve;
 - nbdev's absolute doc links (`doc_host` + `doc_baseurl`) become relative, so the site works from any folder;
 - KaTeX is served from `site_libs/katex` (vendored from npm `katex` in tools/katex/), not from a CDN;
@@ -22,7 +22,7 @@ And the code is on the page:
   `jnp.float32`, `jax.Array`), a foreign symbol a one-line card; `check_cards` fails the build on `NoneType`,
   `_ScalarMeta`, `jaxlib.`, `site-packages` or a machine path in any card;
 - a last step (`tidy`) drops stderr and empty outputs, link syntax inside a card's code and a card heading that
-  repeats the section heading above it, and links notebook names in prose (`23_demo_tiny_model`) to their pages.
+  repeats the section heading above it, and links notebook names in prose (`26_demo_tiny_model`) to their pages.
 `tools/site_chrome.py` groups the sidebar (`write_sidebar`) and adds the site's chrome (`decorate`): lesson labels
 (`02 · Rotary position embeddings`, here also in the prose's links), code as wide as it is written at a laptop's width,
 parameter tables that stack on a phone; `tools/site_figures.py` makes the figures files, lazy, with alt text and a
@@ -379,7 +379,7 @@ def _plain(heading):
 
 
 def _notebook_pages():
-    "Notebook stem (`23_demo_tiny_model`) -> its page (`demo_tiny_model.html`), for every notebook in nbs/."
+    "Notebook stem (`26_demo_tiny_model`) -> its page (`demo_tiny_model.html`), for every notebook in nbs/."
     from nbdev.doclinks import _nbpath2html
     return {nb.stem: _nbpath2html(nb).name for nb in (ROOT / "nbs").glob("*.ipynb") if nb.name != "index.ipynb"}
 
@@ -390,8 +390,8 @@ def _notebook_labels():
 
 
 def link_notebook_names(md, pages, own=None, labels=None):
-    """Turn each mention of a notebook in Markdown prose (`23_demo_tiny_model`, in backticks or not, or in brackets
-    with no link: `[23_demo_tiny_model]`) into a link to its page, written as the lesson's label when `labels` has one
+    """Turn each mention of a notebook in Markdown prose (`26_demo_tiny_model`, in backticks or not, or in brackets
+    with no link: `[26_demo_tiny_model]`) into a link to its page, written as the lesson's label when `labels` has one
     (`[23 · A tiny PaliGemma, trained here](demo_tiny_model.html)`: the sidebar's and the breadcrumbs' words).
     Code blocks, other code spans, existing links, HTML tags and maths are left as they are. Returns the text and the
     mentions of `NN_name` that match no notebook."""
@@ -400,7 +400,7 @@ def link_notebook_names(md, pages, own=None, labels=None):
     stale = []
     names = "|".join(sorted(map(re.escape, pages), key=len, reverse=True))
     mention = re.compile(rf"(!?\[[^\]\n]*\]\([^)\n]*\)|<[a-zA-Z/][^>\n]*>|\$\$.*?\$\$|\$[^$\n]+\$)"  # as they are
-                         rf"|\[`?({names})`?\](?!\()"  # [23_demo_tiny_model]
+                         rf"|\[`?({names})`?\](?!\()"  # [26_demo_tiny_model]
                          r"|(`+)([^`\n]+?)\3"  # a code span: a link when it is a notebook's name
                          rf"|\b({names})\b|\b(\d\d_[a-z][a-z0-9_]*)\b", re.S)
 

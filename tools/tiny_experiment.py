@@ -1,7 +1,7 @@
 """Tiny-model recipe experiments (issue 6): train the shapes tasks with a given model and data shape, and print the
 held-out metrics of `paligemma.demo.tiny_model.evaluate` at the `--evals` steps and at the end.
 
-The defaults are the shipped recipe (`23_demo_tiny_model`). Example, captions only, a narrower ViT:
+The defaults are the shipped recipe (`26_demo_tiny_model`). Example, captions only, a narrower ViT:
     python tools/tiny_experiment.py --weights 1,0,0,0 --steps 800 --vit-width 96 --evals 400
 Without the image tower's own stage (`pretrain_vit`): --vit-steps 0. Kinds the image lacks asked from step 1500 only:
     python tools/tiny_experiment.py --absent 0.25 --absent-from 1500 --evals 1500,2500

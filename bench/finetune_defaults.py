@@ -53,7 +53,9 @@ FOUR_LOCS = re.compile(r"(<loc\d{4}>){4}")
 
 def _locate_correct(answer: str, objects, S: int) -> bool:
     "Four `<loc>` tokens whose box has IoU >= 0.5 with the leftmost shape's."
-    return bool(FOUR_LOCS.fullmatch(answer)) and box_iou(parse_detections(answer, S)[0]["box"], objects[0].box) >= 0.5
+    if not FOUR_LOCS.fullmatch(answer): return False
+    found = parse_detections(answer, S)  # empty where y2 < y1 or x2 < x1
+    return bool(found) and box_iou(found[0]["box"], objects[0].box) >= 0.5
 
 
 TASKS = {  # name: (prompt, answer(objects left to right, S), in the new format(answer), correct(answer, objects, S),

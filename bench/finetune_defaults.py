@@ -18,7 +18,8 @@ scenes after the fine-tune (what it forgot). `--mix K` adds K "caption en" examp
 training set. The final training loss is the mean of the last 10 steps.
 
     python bench/finetune_defaults.py --task count-words colors locate --runs lora:3e-3 --json runs.json
-    python bench/finetune_defaults.py --task locate --train 64 --batch 16 --seeds 0 1 --runs lora:3e-3:16
+    python bench/finetune_defaults.py --task count-words leftmost colors locate --train 512 --batch 16 \
+        --seeds 0 1 2 --runs all:1e-3       # the chosen recipe (bench/RESULTS.md, "Defaults on three tasks")
     python bench/finetune_defaults.py --task leftmost --sweep-seeds 1 2  # the learning-rate grid (minutes on a GPU)
 """
 from __future__ import annotations

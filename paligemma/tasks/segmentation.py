@@ -6,6 +6,7 @@
 from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Self
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -61,7 +62,7 @@ class _VAEHalf(nnx.Module):
     @classmethod
     def from_npz(cls,
                  path: str | Path | Mapping,  # the official `vae-oid.npz`, a smaller one, or its arrays by key
-                 ) -> _VAEHalf:  # this half, built at the file's sizes and filled from it
+                 ) -> Self:  # this half, built at the file's sizes and filled from it
         "Load this half from a `vae-oid.npz` file (PyTorch names and layouts); the other half's keys are ignored."
         return load_vae(cls, path, cls._HALF)
 

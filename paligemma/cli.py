@@ -524,7 +524,7 @@ def _no_lost_interrupts(hook):
 def main(
     argv: Sequence[str] | None = None,  # the arguments, without the program's name (default: the command line's)
 ) -> int:  # the exit status: 0, 1 (a file), 2 (a flag) or 130 (Ctrl-C)
-    "The `paligemma` command. Run as the command (no `argv`), it ends the process itself after Ctrl-C; called, it returns."
+    "The `paligemma` command. Run as the command (no `argv`), it ends the process itself after Ctrl-C; called, returns."
     args, owner = argparse.Namespace(command=None, writes=[]), False  # `writes`: what it writes, undone on Ctrl-C
     try:
         import threading

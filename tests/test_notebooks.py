@@ -1,8 +1,8 @@
 """Saved notebook outputs are clean and cells readable: pure json parsing of every `nbs/*.ipynb`, no kernel.
 
-The course's rules for every lesson (README of the course in nbs/index.ipynb): a figure, exercises with a cell to
-try them in (parts 1-8), outputs a reader can take in, code that fits the page, pointers that name their lesson, and
-nothing used before the lesson that builds it."""
+The course's rules for every lesson: a figure; exercises with a cell to try them in (parts 1-8, as the index's lesson
+tables group the notebooks); outputs a reader can take in; code that fits the page; pointers that name their lesson,
+by a number and a name that agree; nothing used before the lesson that builds it."""
 import ast
 import importlib.util
 import json
@@ -176,14 +176,15 @@ def _checks(stmt: ast.stmt) -> bool:
 def _is_try_cell(cell: dict) -> bool:
     "A cell to try an exercise in before opening its solution: code of comments only (so it runs), no directive."
     lines = [l.strip() for l in _text(cell["source"]).splitlines() if l.strip()]
-    return cell["cell_type"] == "code" and bool(lines) and all(l.startswith("#") and not l.startswith("#|") for l in lines)
+    return cell["cell_type"] == "code" and bool(lines) and all(l.startswith("#") and not l.startswith("#|")
+                                                               for l in lines)
 
 
 def test_exercise_lessons_are_parts_1_to_8():
     "The index numbers its parts 1, 2, ... and parts 1-8 hold the course's first lessons, in file order from 00."
     parts = course_parts()
     assert [n for n, _, _ in parts] == list(range(1, len(parts) + 1)), [t for _, t, _ in parts]
-    assert len(parts) > max(EXERCISE_PARTS), f"the index lists {len(parts)} parts, expected parts after {max(EXERCISE_PARTS)}"
+    assert len(parts) > max(EXERCISE_PARTS), f"the index lists {len(parts)} parts, not more than {max(EXERCISE_PARTS)}"
     stems = exercise_lessons()
     assert stems and stems == [Path(n).stem for n in LESSONS[:len(stems)]], stems
 
@@ -245,7 +246,8 @@ def test_outputs_short(name):
         texts = {}
         for out in cell.get("outputs", []):
             data = out.get("data", {})
-            if out["output_type"] == "stream": texts[out.get("name")] = texts.get(out.get("name"), "") + _text(out.get("text"))
+            if out["output_type"] == "stream":
+                texts[out.get("name")] = texts.get(out.get("name"), "") + _text(out.get("text"))
             elif set(data) == {"text/plain"}: texts[len(texts)] = _text(data["text/plain"])
         for text in texts.values():
             n = len(text.rstrip("\n").split("\n"))
@@ -311,8 +313,9 @@ def _lesson_of_modules() -> dict[str, str]:
     out = {}
     for name in NOTEBOOKS:
         for cell in cells(name):
-            m = re.search(r"(?m)^#\|\s*default_exp\s+(\S+)", _text(cell["source"])) if cell["cell_type"] == "code" else None
-            if m: out[f"paligemma.{m.group(1)}"] = lesson(name)
+            if cell["cell_type"] != "code": continue
+            if m := re.search(r"(?m)^#\|\s*default_exp\s+(\S+)", _text(cell["source"])):
+                out[f"paligemma.{m.group(1)}"] = lesson(name)
     return out
 
 
@@ -336,4 +339,5 @@ def test_no_lesson_uses_a_later_one(name):
             elif isinstance(node, ast.Import): mods = [a.name for a in node.names]
             else: continue
             later += [(i, m) for m in mods if lesson_of.get(m, "00") > lesson(name)]
-    assert not later, f"{name} imports what later lessons build: " + ", ".join(f"cell {i}: {m} ({lesson_of[m]})" for i, m in later)
+    assert not later, f"{name} imports what later lessons build: " + ", ".join(
+        f"cell {i}: {m} ({lesson_of[m]})" for i, m in later)

@@ -789,6 +789,9 @@ def test_true_signature_unit():
     assert docs._is_foreign(docs.Path) and not docs._is_foreign(ns["f"])
     from flax import nnx
     assert docs._public_name(nnx.LoRAParam) == "flax.nnx.LoRAParam"
+    from paligemma.sow import RecordedOutput  # a dataclass whose fields are mostly its base's, SamplerOutput's
+    sig = docs.true_signature(RecordedOutput)
+    assert sig.startswith("RecordedOutput(\n    tokens: jax.Array, # int32[B, N]") and "\n    sown: dict | None = None, #" in sig, sig
 
 
 def test_notebook_names_in_prose_are_links(site):

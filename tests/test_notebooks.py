@@ -269,6 +269,23 @@ def test_code_fits_the_page(name):
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
+def test_cell_options_parse(name):
+    """Every `#| key: value` option of a code cell is valid YAML, as Quarto and the docs build read them: one that is
+    not (`#| fig-alt: a: b`) silently drops all the cell's options (`echo: false` included)."""
+    import yaml
+    problems = []
+    for i, cell in enumerate(cells(name)):
+        if cell["cell_type"] != "code": continue
+        for line in _text(cell["source"]).splitlines():
+            if not line.startswith("#|"): break
+            if re.match(r"#\|\s*[\w-]+:", line):
+                try: ok = isinstance(yaml.safe_load(line[2:].strip()), dict)
+                except yaml.YAMLError: ok = False
+                if not ok: problems.append(f"  cell {i}: {line!r} (quote the value, or write it without ': ')")
+    _report(name, problems, "cell options that are not valid YAML")
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_no_bare_lesson_numbers(name):
     """A pointer to another lesson names it by its file name in backticks (`12_gemma_cache`, which the site turns into
     a link labelled with the lesson's number and title), never by a bare number (`lesson 12`, `notebook 07`) that

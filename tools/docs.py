@@ -232,16 +232,22 @@ def _function_params(src, node, docs, skip_first):
 
 
 def _dataclass_params(cls, src, node):
-    "[(text, comment)] for the fields a dataclass's `__init__` takes, as the class body writes them."
+    """[(text, comment)] for the fields a dataclass's `__init__` takes, as the class body writes them (a field
+    inherited from a dataclass base, as that base's body writes it)."""
     import ast, dataclasses
-    comments, fields = _comments(src), {}
-    for n in node.body:
-        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name): fields[n.target.id] = n
+    fields = {}  # name -> (its source, its comments, its node), the class's own over its bases'
+    for base, found in [(cls, (src, node))] + [(b, None) for b in cls.__mro__[1:] if dataclasses.is_dataclass(b)]:
+        found = found or _def_source(base)
+        if not found: continue
+        comments = _comments(found[0])
+        for n in found[1].body:
+            if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name):
+                fields.setdefault(n.target.id, (found[0], comments, n))
     out, kw = [], False
     for f in dataclasses.fields(cls):
         if not f.init: continue
-        n = fields.get(f.name)
-        if n is None: return None
+        if f.name not in fields: return None
+        src, comments, n = fields[f.name]
         default = None
         if n.value is not None:
             v = n.value

@@ -753,8 +753,16 @@ def test_cards_show_true_signatures(site):
     for page, want in [("gemma_rope.html", r"positions: jax\.Array,[^\n]*\n\s*\*,\s*max_wavelength: float = 10_?000\.0"),
                        ("sharding.html", r"def make_mesh\([^)]*\*, devices=None"),
                        ("sampler.html", r"Sampler\(\s*model: PaliGemma,\s*tokenizer=None,\s*\*,"),
-                       ("gemma_layers.html", r"RMSNorm\(dim: int, \*, eps: float = 1e-6, param_dtype=jnp\.float32")]:
+                       ("gemma_layers.html", r"RMSNorm\(\s*dim: int,[^\n]*\n\s*\*,\s*eps: float = 1e-6,[^\n]*\n\s*"
+                                             r"param_dtype: jnp\.dtype = jnp\.float32"),
+                       # plain `show_doc(X.method)` for a classmethod: its own signature, `cls` left out
+                       ("model.html", r"def from_name\(\s*name: str, #[^\n]*\n\s*\*\*overrides: Any, # fields")]:
         assert re.search(want, text(page)), f"{page}: no card matching {want!r}"
+    # plain `show_doc(X.__call__)` is headed `X.__call__` (not `X.call` in bold), with the anchor nbdev's links name
+    headings = {h for page in site.glob("*.html") for h in _page(page).headings}
+    assert {"RMSNorm.__call__", "PaliGemma.__call__", "PaliGemmaConfig.from_name"} <= headings
+    assert not [h for h in headings if re.fullmatch(r"\w+\.(call|init)", h)], "a dunder method's heading lost its underscores"
+    assert 'id="rmsnorm.__call__"' in (site / "gemma_layers.html").read_text(encoding="utf-8")
 
 
 def test_check_cards_fails_on_leftovers(tmp_path):
@@ -792,6 +800,41 @@ def test_true_signature_unit():
     from paligemma.sow import RecordedOutput  # a dataclass whose fields are mostly its base's, SamplerOutput's
     sig = docs.true_signature(RecordedOutput)
     assert sig.startswith("RecordedOutput(\n    tokens: jax.Array, # int32[B, N]") and "\n    sown: dict | None = None, #" in sig, sig
+
+
+def test_show_doc_of_any_method_unit():
+    "Plain `show_doc(X.method)` for `__call__`, a classmethod read off its class and a property: right name, true signature."
+    import linecache, textwrap, types
+    src = textwrap.dedent('''\
+        class Box:
+            "A box."
+            def __call__(self, x: int, *, scale: float = 2.0) -> int:  # x times scale
+                "Scale `x`."
+                return x
+            @classmethod
+            def make(cls, size: int, *, dtype=jnp.float32, **extra):
+                "A new box."
+                return cls()
+            @property
+            def width(self) -> int:
+                "The width."
+                return 1
+        ''')
+    name = "<show-doc-methods-test>"
+    linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+    ns = {"__name__": "__main__", "jnp": types.SimpleNamespace(float32=1.0)}
+    exec(compile(src, name, "exec"), ns)
+    docs._patch_flax(); docs._true_signatures()
+    from nbdev.showdoc import show_doc
+    md = lambda sym: show_doc(sym)._repr_markdown_()
+    box = ns["Box"]
+    call, make, width = md(box.__call__), md(box.make), md(box.width)
+    assert "### Box.\\_\\_call\\_\\_\n" in call and "def __call__(x: int, *, scale: float = 2.0) -> int:" in call, call
+    assert "### Box.make\n" in make and "def make(size: int, *, dtype=jnp.float32, **extra):" in make, make
+    assert "cls" not in make.split("```")[1] and "_ScalarMeta" not in make, make
+    assert "### Box.width\n" in width and "@property\ndef width(self) -> int:" in width, width
+    assert docs.heading_text(r"X.\_\_call\_\_") == r"X.\_\_call\_\_" == docs.heading_text("X.__call__")
+    assert docs._plain(docs.heading_text("X.__call__")) == "X.__call__"
 
 
 def test_notebook_names_in_prose_are_links(site):
@@ -1001,18 +1044,33 @@ def test_repository_named_once(tmp_path):
     assert docs.sync_colab_cells(fork, tmp_path) == []
 
 
-def test_report_only_checks(site):
-    """What item 4 and the figures' text sizes still lack is counted (report only, for now): methods without a card,
-    parameter rows without type or details, figures whose text is shown under 9 pt; `strict` fails on any."""
+def test_strict_api_and_figure_checks(site):
+    """Item 4 and the figures' text sizes are strict: every public method has a card, every parameter row a type and
+    details, every figure text of at least 9 pt in the column at 1366 px, except what `PENDING` allows on the pages of
+    notebooks other engineers were editing (counted per page: one more fails); the build fails on any other."""
     api = docs.api_report(site)
     assert api["rows"] > 100 and all(isinstance(api[k], list) for k in ("methods", "no_type", "no_details", "no_table"))
     assert not any(m.split(".")[-1].startswith("_") and not m.endswith("__call__") for m in api["methods"])
     assert all(m.count(".") >= 3 for m in api["methods"]), api["methods"][:5]  # module.Class.method
+    assert docs._method_page("paligemma.gemma.cache.KVCache.create") == "gemma_cache.html"
     small = site_figures.figure_text_sizes(site)
     assert all(min(s.values()) < 9 for _, _, s in small)
-    print(f"\nreport only: {len(api['methods'])} methods without a card, {len(api['no_type'])}/{api['rows']} rows without a "
-          f"type, {len(api['no_details'])} without details, {len(api['no_table'])} cards without a table, "
-          f"{len(small)} figures with text under 9 pt")
-    if api["methods"] or api["no_type"] or api["no_details"] or api["no_table"] or small:
+    print(f"\nbeyond PENDING: {len(api['methods'])} methods without a card, {len(api['no_type'])}/{api['rows']} rows without "
+          f"a type, {len(api['no_details'])} without details, {len(api['no_table'])} cards without a table, "
+          f"{sum(s['laptop'] < 9 for *_, s in small)} figures with text under 9 pt at 1366 px")
+    assert docs.STRICT
+    over, _ = docs.strict_problems(api, small)
+    assert not over, f"more missing than PENDING allows: {over}"
+    owned = {"nn.html", "gemma_layers.html", "gemma_transformer.html", "vit_model.html", "gemma_cache.html", "sampler.html",
+             "finetune.html", "task_finetune.html", "official_weights.html", "sharding.html", "cli.html", "index.html"}
+    assert set(docs.PENDING) <= owned, "PENDING is only for notebooks other engineers were editing"
+    docs.report(site, strict=True)  # passes as built
+    found = docs.findings_by_page(api, small)
+    if found:  # without the allowance, strict fails; one fewer allowed on a page fails too
         with pytest.raises(SystemExit, match="--strict"):
-            docs.report(site, strict=True)
+            docs.report(site, strict=True, pending={})
+        page, checks = next(iter(found.items()))
+        check, items = next(iter(checks.items()))
+        tighter = {p: dict(c) for p, c in docs.PENDING.items()}
+        tighter.setdefault(page, {})[check] = len(items) - 1
+        assert any(o.startswith(f"{page}: {check}:") for o in docs.strict_problems(api, small, tighter)[0])

@@ -34,13 +34,14 @@ The repository is named once, in settings.ini (`user`, `repo`; `git_url`, `doc_h
 them): the Colab, source and "Report an issue" links follow it; the Colab setup cell of every notebook clones it
 (`--sync-repo` rewrites those cells after a fork changes it; the build fails while one disagrees).
 
-Report only, for now (`--strict` fails on them): public methods of exported classes without a card, parameters without
-a type or a line of detail (`api_report`), figures whose text is shown under 9 pt (`site_figures.figure_text_sizes`).
+Strict (`STRICT`; `--report-only` prints only): the build fails on a public method of an exported class without a
+card, a parameter without a type or a line of detail (`api_report`), a figure whose text is shown under 9 pt in the
+column at 1366 px (`site_figures.figure_text_sizes`), beyond what `PENDING` allows on the pages other engineers edit.
 
 `nbdev_docs` still works wherever Quarto exists: this script writes only what nbdev itself writes (nbs/_quarto.yml,
 nbs/nbdev.yml, nbs/sidebar.yml, _proc/) plus the output folder. (Under Quarto the two problems above remain.)
 
-Run: python tools/docs.py [--out DIR] [--force] [--strict]; python tools/docs.py --sync-repo
+Run: python tools/docs.py [--out DIR] [--force] [--report-only | --no-pending]; python tools/docs.py --sync-repo
 """
 import argparse, json, os, re, shutil, sys, tempfile, time
 from pathlib import Path
@@ -165,7 +166,8 @@ def parameter_table(params, ret=None, ret_doc=None):
     cell = lambda t: f"`{t}`".replace("|", "\\|") if t else ""
     text = lambda t: " ".join((t or "").split()).replace("|", "\\|")
     out = ["| | Type | Default | Details |", "|---|---|---|---|"]
-    out += [f"| **{p.name}** | {cell(p.ann)} | {cell(p.default)} | {text(doc)} |" for p, doc in rows]
+    name = lambda n: re.sub(r"([*_])", r"\\\1", n)  # `**overrides` in bold, not `****overrides`
+    out += [f"| **{name(p.name)}** | {cell(p.ann)} | {cell(p.default)} | {text(doc)} |" for p, doc in rows]
     if ret_doc: out.append(f"| **Returns** | {cell(ret)} | | {text(ret_doc)} |")
     return "\n".join(out)
 
@@ -223,11 +225,14 @@ def _function_params(src, node, docs, skip_first):
         if not (i == 0 and skip_first):
             out.append((_fmt_param(arg.arg, _ann(src, arg.annotation), _seg(src, d)), docs.get(arg.arg)))
         if a.posonlyargs and i == len(a.posonlyargs) - 1: out.append(("/", None))
-    if a.vararg: out.append((_fmt_param("*" + a.vararg.arg, _ann(src, a.vararg.annotation), None), docs.get(a.vararg.arg)))
+    # fastcore's docments leave out the comments of `*args` and `**kwargs`: read them here, when the line is theirs
+    others = [x.end_lineno for x in pos + a.kwonlyargs]
+    own = lambda x: docs.get(x.arg) or (_comments(src).get(x.end_lineno) if x.end_lineno not in others else None)
+    if a.vararg: out.append((_fmt_param("*" + a.vararg.arg, _ann(src, a.vararg.annotation), None), own(a.vararg)))
     elif a.kwonlyargs: out.append(("*", None))
     for arg, d in zip(a.kwonlyargs, a.kw_defaults):
         out.append((_fmt_param(arg.arg, _ann(src, arg.annotation), _seg(src, d)), docs.get(arg.arg)))
-    if a.kwarg: out.append((_fmt_param("**" + a.kwarg.arg, _ann(src, a.kwarg.annotation), None), docs.get(a.kwarg.arg)))
+    if a.kwarg: out.append((_fmt_param("**" + a.kwarg.arg, _ann(src, a.kwarg.annotation), None), own(a.kwarg)))
     return out
 
 
@@ -341,25 +346,53 @@ def _public_name(sym):
     return f"{mod}.{name}"
 
 
+def heading_text(name):
+    """A card's name as Markdown heading text: `_` and `*` escaped (`RMSNorm.\\_\\_call\\_\\_`), so `__call__` is not
+    bold `call`; its plain text, and so its anchor (`rmsnorm.__call__`, the one nbdev's doc links name), is the name.
+    Characters already escaped (a notebook's `name=r"X.\\_\\_call\\_\\_"`) stay as they are."""
+    return re.sub(r"(?<!\\)([_*])", r"\\\1", name)
+
+
+def _unwrap_method(sym):
+    """`(function, kind)` for what `show_doc` was given: a classmethod read off its class (`KVCache.create`, a bound
+    method) is its function, `cls` then left out like `self`; a property (`ViT.num_patches`) is its getter, kind
+    `property`; anything else is itself, kind None."""
+    import inspect
+    if isinstance(sym, property): return sym.fget, "property"
+    if inspect.ismethod(sym) and inspect.isclass(sym.__self__): return sym.__func__, "classmethod"
+    return sym, None
+
+
 def _true_signatures():
     """nbdev's `show_doc` cards with the signature the source writes (see `true_signature`), in place of fastcore's
     rendering of the evaluated signature (which drops the keyword-only `*`, invents `NoneType` for a `None` default
     and prints `_ScalarMeta=float32` and `jaxlib._jax.Array`). A symbol from another package gets a one-line card
-    naming where it comes from, not that package's internals."""
+    naming where it comes from, not that package's internals. Plain `show_doc(X.method)` is right for every kind of
+    method: `X.__call__` is headed `X.__call__` (`heading_text`), a classmethod read off its class shows its own
+    signature (not fastcore's, with `cls` dropped), a property shows as `@property def name(self) -> type`."""
     import nbdev.showdoc as S
     from fastcore.docments import _ital_first
     if getattr(S.BasicMarkdownRenderer, "_true_sig", False): return
+    init = S.BasicMarkdownRenderer.__init__
+
+    def __init__(self, sym, name=None, title_level=3, maxline=110):
+        fn, self.kind = _unwrap_method(sym)
+        init(self, fn if self.kind == "classmethod" else sym, name=name, title_level=title_level, maxline=maxline)
 
     def _repr_markdown_(self):
-        sym, h = self.sym, "#" * self.title_level
+        sym, h, nm = self.sym, "#" * self.title_level, heading_text(self.nm)
         if _is_foreign(sym):
             where = _public_name(sym)
-            return f"---\n\n{h} {self.nm}\n\n*`{where}`, from `{sym.__module__.split('.')[0]}`: see its own documentation.*"
+            return f"---\n\n{h} {nm}\n\n*`{where}`, from `{sym.__module__.split('.')[0]}`: see its own documentation.*"
         doc = "---\n\n"
         src = S.NbdevLookup().code(self.fn)
         if src: doc += S._ext_link(src, "source", 'style="float:right; font-size:smaller"') + "\n\n"
-        doc += f"{h} {self.nm}\n\n"
-        parts = signature_parts(sym, getattr(self.dm, "dm", None))
+        doc += f"{h} {nm}\n\n"
+        if getattr(self, "kind", None) == "property":
+            got = _def_source(sym)
+            ret = _ann(got[0], got[1].returns) if got else None
+            parts = f"@property\ndef {sym.__name__}(self)" + (f" -> {ret}" if ret else "") + ":"
+        else: parts = signature_parts(sym, getattr(self.dm, "dm", None))
         sig = parts if isinstance(parts, str) else _format_signature(*parts) if parts else str(self.dm)
         doc += f"```python\n{sig}\n```"
         docs = self.docs if getattr(sym, "__doc__", None) else ""  # none written: not `Call self as a function.`
@@ -368,6 +401,7 @@ def _true_signatures():
         if table: doc += f"\n\n{table}"
         return doc
 
+    S.BasicMarkdownRenderer.__init__ = __init__
     S.BasicMarkdownRenderer._repr_markdown_ = _repr_markdown_
     S.BasicMarkdownRenderer._true_sig = True
 
@@ -383,7 +417,8 @@ _FENCE = re.compile(r"(?ms)^[ \t]*(`{3,}|~{3,}).*?^[ \t]*\1[ \t]*$")
 
 def _plain(heading):
     "A heading's text without links and backticks: ``[`Sampler`](x.html#sampler)`` -> `Sampler`."
-    return re.sub(r"`([^`]*)`", r"\1", _MD_LINK_CODE.sub(r"\1", heading)).strip()
+    text = re.sub(r"`([^`]*)`", r"\1", _MD_LINK_CODE.sub(r"\1", heading))
+    return re.sub(r"\\([\\`*_\[\]])", r"\1", text).strip()  # `RMSNorm.\_\_call\_\_` is `RMSNorm.__call__`
 
 
 def _notebook_pages():
@@ -636,9 +671,26 @@ def hardcoded_repository(url=None):
     return out
 
 
-# ---------------------------------------------------------------- report-only checks (strict later: --strict)
+# ---------------------------------------------------------------- the API reference and the figures: strict checks
 
-STRICT = False  # True once every public method has its card and every figure is drawn to size (issue 28, item 4)
+STRICT = True  # the build fails on what `report` finds beyond PENDING (issue 28, item 4); False: report only
+
+# What the notebooks other engineers were editing during issue 28 still lack, per page and check: the strict checks allow
+# exactly these counts on these pages (one more fails the build). The lead removes a page's entry after merging the
+# branch that edits its notebook and adding what is missing there; the build lists entries that allow more than they
+# need. Checks: `methods` (public methods without a card), `no_type` / `no_details` (parameter rows with an empty Type /
+# Details cell), `no_table` (cards with parameters but no parameter table), `small_figures` (figures whose text is shown
+# under 9 pt in the text column at 1366 px).
+PENDING = {
+    "nn.html": {"no_details": 1, "no_table": 5},  # 01_nn
+    "gemma_layers.html": {"methods": 2, "no_type": 2, "no_details": 9},  # 03_gemma_layers: Attention
+    "gemma_transformer.html": {"methods": 1, "no_type": 5, "no_details": 2, "no_table": 5},  # 04_gemma_transformer
+    "vit_model.html": {"methods": 10, "small_figures": 1},  # 06_vit_model
+    "gemma_cache.html": {"methods": 3, "no_type": 5, "no_details": 3, "small_figures": 1},  # 12_gemma_cache
+    "sampler.html": {"methods": 8, "no_type": 3, "no_details": 3, "no_table": 3, "small_figures": 2},  # 13_sampler
+    "finetune.html": {"no_details": 2},  # 23_finetune
+    "sharding.html": {"methods": 1, "no_table": 13},  # 34_sharding
+}
 
 
 def _card_params(sig):
@@ -697,9 +749,45 @@ def api_report(site):
             "rows": len(rows), "no_table": no_table}
 
 
-def report(site, figures=None, strict=False):
+def _method_page(method):
+    "The page of a method's class (`paligemma.gemma.cache.KVCache.create` -> `gemma_cache.html`), from _modidx.py."
+    import importlib
+    syms = importlib.import_module("paligemma._modidx").d["syms"]
+    mod = next((m for m in sorted(syms, key=len, reverse=True) if method.startswith(m + ".")), None)
+    hit = syms.get(mod, {}).get(method.rsplit(".", 1)[0]) if mod else None
+    return hit[0].split("#")[0] if hit else "?"
+
+
+def findings_by_page(api, small):
+    "{page: {check: [what]}} for what `api_report` and `figure_text_sizes` found (`small_figures`: at 1366 px only)."
+    out = {}
+    add = lambda page, check, what: out.setdefault(page, {}).setdefault(check, []).append(what)
+    for m in api["methods"]: add(_method_page(m), "methods", m)
+    for check in ("no_type", "no_details", "no_table"):
+        for item in api[check]: add(item.split(": ", 1)[0], check, item.split(": ", 1)[1])
+    for page, f, sizes in small:
+        if sizes["laptop"] < 9: add(page, "small_figures", f"{Path(f).name} ({sizes['laptop']} pt)")
+    return out
+
+
+def strict_problems(api, small, pending=None):
+    """`(over, slack)`: `page: check: what` for each page and check where more is missing than `pending` (default
+    PENDING) allows, and `page: check` for each allowance larger than what is missing (an entry to lower or remove)."""
+    pending = PENDING if pending is None else pending
+    found, over, slack = findings_by_page(api, small), [], []
+    for page in sorted(set(found) | set(pending)):
+        for check in sorted(set(found.get(page, {})) | set(pending.get(page, {}))):
+            items, allowed = found.get(page, {}).get(check, []), pending.get(page, {}).get(check, 0)
+            if len(items) > allowed: over.append(f"{page}: {check}: {len(items)} (allowed {allowed}): {', '.join(items[:6])}")
+            elif len(items) < allowed: slack.append(f"{page}: {check}: {len(items)} (allowed {allowed})")
+    return over, slack
+
+
+def report(site, figures=None, strict=False, pending=None):
     """Print what the API reference and the figures still lack (`api_report`; figures whose text is shown under 9 pt,
-    tools/site_figures.py's `figure_text_sizes`). Report only, unless `strict`: then the build fails on any."""
+    tools/site_figures.py's `figure_text_sizes`). With `strict`, the build fails on anything beyond `pending` (default
+    PENDING; see `strict_problems`). Figures under 9 pt on a phone (390 px) are reported only: most figures are
+    drawn for the laptop's column, and each opens full size on a tap (tools/site_figures.py)."""
     import site_figures
     api = api_report(site)
     small = site_figures.figure_text_sizes(site, figures=figures)
@@ -709,9 +797,11 @@ def report(site, figures=None, strict=False):
              f"{len(small)} figures whose text is shown under 9 pt: {sum(s['laptop'] < 9 for *_, s in small)} in the "
              f"column at 1366 px, {sum(s['phone'] < 9 for *_, s in small)} at 390 px (estimated; laptop/phone pt: "
              + ", ".join(f"{p}:{Path(f).name} {s['laptop']}/{s['phone']}" for p, f, s in small if s['laptop'] < 9) + ")"]
-    print("docs (report only" + (", strict" if strict else "") + "):\n  " + "\n  ".join(lines), file=sys.stderr)
-    if strict and (api["methods"] or api["no_type"] or api["no_details"] or api["no_table"] or small):
-        raise SystemExit("docs: --strict: the API reference or the figures are incomplete (see above)")
+    over, slack = strict_problems(api, small, pending)
+    if slack: lines.append("PENDING allows more than these pages lack now (lower or remove): " + "; ".join(slack))
+    print("docs (" + ("strict beyond PENDING" if strict else "report only") + "):\n  " + "\n  ".join(lines), file=sys.stderr)
+    if strict and over:
+        raise SystemExit("docs: --strict: the API reference or the figures are incomplete:\n  " + "\n  ".join(over))
     return api, small
 
 
@@ -856,9 +946,9 @@ def write_readme(index_md, readme, site_dir):
     Path(readme).write_text(text, encoding="utf-8")
 
 
-def build(out=None, workers=0, force=False, quiet=True, strict=None):
+def build(out=None, workers=0, force=False, quiet=True, strict=None, pending=None):
     """Build the site into `out` (default: settings.ini's doc_path, i.e. docs/). Returns the output folder.
-    `strict`: fail on what `report` finds (for now it only prints it)."""
+    `strict` (default STRICT): fail on what `report` finds beyond `pending` (default PENDING)."""
     import site_figures
     t0 = time.time()
     url, clones = repository(), colab_clone_urls()
@@ -884,7 +974,7 @@ def build(out=None, workers=0, force=False, quiet=True, strict=None):
         for w in site.warnings: print("smalldocs warning:", w, file=sys.stderr)
         postprocess(site.out, cfg.doc_host.rstrip("/") + "/" + cfg.doc_baseurl.strip("/"))
         _chrome.decorate(site.out, figures)  # the site's chrome and figures (tools/site_chrome.py, site_figures.py)
-        report(site.out, figures, STRICT if strict is None else strict)
+        report(site.out, figures, STRICT if strict is None else strict, pending)
         if out.exists(): shutil.rmtree(out)
         shutil.copytree(site.out, out)
     (out / ".nojekyll").touch()  # GitHub Pages: serve site_libs/ as is
@@ -899,7 +989,9 @@ if __name__ == "__main__":
     p.add_argument("--out", help="output folder (default: docs/)")
     p.add_argument("--force", action="store_true", help="reprocess every notebook, ignoring the _proc/ cache")
     p.add_argument("--strict", action="store_true", help="fail on methods without a card, undocumented parameters "
-                   "and figures with text under 9 pt (reported only, without it)")
+                   "and figures with text under 9 pt, beyond PENDING (the default: STRICT)")
+    p.add_argument("--report-only", action="store_true", help="print what --strict would fail on, and build anyway")
+    p.add_argument("--no-pending", action="store_true", help="strict with no allowance: PENDING ignored")
     p.add_argument("--sync-repo", action="store_true", help="make every notebook's Colab setup cell clone settings.ini's "
                    "git_url (after a fork changes user or repo), list other places that name a repository, and stop")
     a = p.parse_args()
@@ -908,7 +1000,8 @@ if __name__ == "__main__":
         print(f"Colab setup cells now clone {repository()}: {len(changed)} notebooks changed", *changed)
         for line in hardcoded_repository(): print("still names another repository:", line)
         sys.exit(0)
-    try: build(a.out, force=a.force, strict=a.strict or None)
+    strict = False if a.report_only else True if (a.strict or a.no_pending) else None
+    try: build(a.out, force=a.force, strict=strict, pending={} if a.no_pending else None)
     except Exception as e:
         if type(e).__name__ != "SiteError": raise
         sys.exit(str(e))  # a page breaks a rule: one line naming it, no traceback

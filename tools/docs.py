@@ -758,6 +758,14 @@ def _method_page(method):
     return hit[0].split("#")[0] if hit else "?"
 
 
+def proc_figures(proc=None):
+    """{page stem: tools/site_figures.py's `notebook_figures`} of the processed notebooks in `proc` (default _proc/), as
+    `build` passes them to `report`: the font sizes the cells set, for a site built earlier (a test's)."""
+    import site_figures
+    from nbdev.doclinks import _nbpath2html
+    return {_nbpath2html(nb).stem: site_figures.notebook_figures(nb) for nb in Path(proc or ROOT / "_proc").glob("*.ipynb")}
+
+
 def findings_by_page(api, small):
     "{page: {check: [what]}} for what `api_report` and `figure_text_sizes` found (`small_figures`: at 1366 px only)."
     out = {}

@@ -719,6 +719,10 @@ def test_every_export_is_on_its_page_folded(site):
                                                         rf"|^from \S+ import .*\b{e}\b", f["code"])]
             if not defining: missing.append(f"{mod}.{n} ({page})"); continue
             if not any(re.search(rf"\b{e}\b|^source: imports$", f["summary"]) for f in defining): unnamed.append(f"{n}: {defining[0]['summary']}")
+    generic = [f"{page.name}: {f['code'][:60]!r}" for page in site.glob("*.html") for f in _page(page).folds
+               if f["summary"].strip() == "Exported source"]
+    assert not generic, f"folds that do not say what they define (`source: imports` for imports): {generic[:5]}"
+    assert docs._cell_names("from a import b\nif TYPE_CHECKING:\n    from c import d\n") == ["imports"]
     assert not missing, f"{len(missing)} exported names with no code on their page: {missing[:10]}"
     assert not unnamed, f"folds whose summary does not name what they define: {unnamed[:10]}"
     assert not opened, f"exported source shown unfolded: {opened[:5]}"

@@ -95,6 +95,16 @@ def _imports_only_for_mixed_cells():
 
 # ---------------------------------------------------------------- the code on the page, and true signatures
 
+def _imports_only(node):
+    "An import statement, or an `if TYPE_CHECKING:` / `try:` block made of import statements only (and `pass`)."
+    import ast
+    if isinstance(node, (ast.Import, ast.ImportFrom, ast.Pass)): return True
+    if isinstance(node, ast.If): return all(map(_imports_only, node.body + node.orelse))
+    if isinstance(node, ast.Try):
+        return all(map(_imports_only, node.body + node.orelse + node.finalbody + [x for h in node.handlers for x in h.body]))
+    return False
+
+
 def _cell_names(code):
     "The names an exported cell defines, public ones first (all of them if none is public); `imports` for imports only."
     import ast
@@ -109,7 +119,7 @@ def _cell_names(code):
             if targets == ["_all_"] and isinstance(n.value, (ast.List, ast.Tuple)):  # nbdev's re-exports of imported names
                 names += [e.value for e in n.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
             else: names += targets
-    if not names and tree.body and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body): return ["imports"]
+    if not names and tree.body and all(map(_imports_only, tree.body)): return ["imports"]
     public = [n for n in names if not n.startswith("_") and n != "__all__"]
     return public or names
 

@@ -498,7 +498,8 @@ def test_every_page_in_the_browser(browser, server):
     """Each page, at 1366x900 and at 390x844: no console error, no request to another host, no machine path in its
     text, previous/next links in course order, the sidebar's groups in course order, code blocks and figures that
     fit the column, a favicon, every picture with alt text, loaded lazily and in a link to its own file (never
-    inlined); at 1366 at most 5% of the code cells scroll sideways (all pages together); on the phone also nothing
+    inlined); at 1366 at most 5% of the code cells, and of the cards' signatures, scroll sideways (all pages together;
+    a block scrolls when it or a box around it does); on the phone also nothing
     wider than the screen (outside a box that scrolls), a table of contents that opens on a tap, parameter tables
     stacked and no wider than the screen, display maths that scrolls with a shadow showing it, a header of at most
     80 px. Screenshots of the index, a lesson and a task page at both widths go to tests/artifacts/, with the

@@ -15,14 +15,15 @@ from .processor import Processor
 from .tokenizer import tokenize
 
 # %% auto #0
-__all__ = ['DRAW_BLOCK', 'draw', 'nucleus_threshold', 'Strategy', 'Greedy', 'Sampling', 'sample_logits', 'SamplerOutput',
-           'cache_length', 'prefill_prompts', 'bucket_length', 'pad_prompts', 'Sampler']
+__all__ = ['DRAW_BLOCK', 'inverse_cdf', 'draw', 'nucleus_sorted', 'nucleus_threshold', 'Strategy', 'Greedy', 'Sampling',
+           'sample_logits', 'SamplerOutput', 'cache_length', 'prefill_prompts', 'bucket_length', 'pad_prompts',
+           'Sampler']
 
 # %% ../nbs/13_sampler.ipynb #d7a90c01
 DRAW_BLOCK = 512  # tokens per block of `draw`'s first level: about the square root of PaliGemma's 257,152
 
 
-def _inverse_cdf(weights, u):  # float32[B, n] >= 0, float32[B, 1] in [0, 1) -> int32[B]
+def inverse_cdf(weights, u):  # float32[B, n] >= 0, float32[B, 1] in [0, 1) -> int32[B]
     "Per row, the first index whose cumulative weight exceeds u times the total (never one of weight 0)."
     c = jnp.cumsum(weights, axis=-1)
     i = jnp.sum(c <= u * c[:, -1:], axis=-1)
@@ -38,12 +39,12 @@ def draw(key, logits) -> jax.Array:  # PRNG key, float32[B, V] (-inf: never) -> 
     if nb * n != V: logits = jnp.pad(logits, ((0, 0), (0, nb * n - V)), constant_values=-jnp.inf)
     w = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True)).reshape(B, nb, n)
     u = jax.random.uniform(key, (2, B, 1))
-    block = _inverse_cdf(w.sum(-1), u[0])
-    inside = _inverse_cdf(jnp.take_along_axis(w, block[:, None, None], axis=1)[:, 0], u[1])
+    block = inverse_cdf(w.sum(-1), u[0])
+    inside = inverse_cdf(jnp.take_along_axis(w, block[:, None, None], axis=1)[:, 0], u[1])
     return block * n + inside
 
 # %% ../nbs/13_sampler.ipynb #d7a90c02
-def _nucleus(candidates, top_p, log_total):  # float32[B, n] sorted descending, top_p, float32[B, 1]
+def nucleus_sorted(candidates, top_p, log_total):  # float32[B, n] sorted descending, top_p, float32[B, 1]
     "Keep candidate j iff the probability before it is < top_p: (kept, -inf elsewhere; float32[B] their mass)."
     probs = jnp.exp(candidates - log_total)  # each candidate's share of the distribution `log_total` normalises
     before = jnp.cumsum(probs, axis=-1) - probs
@@ -133,10 +134,10 @@ class Sampling(Strategy):
         if self.top_k is not None or self.bound >= V:  # a partial selection of the candidates, then the rule
             candidates, ids = jax.lax.top_k(scaled, min(self.top_k or V, V))  # [B, k], sorted descending
             if self.top_p is not None:
-                candidates, _ = _nucleus(candidates, self.top_p, jax.nn.logsumexp(candidates, -1, keepdims=True))
+                candidates, _ = nucleus_sorted(candidates, self.top_p, jax.nn.logsumexp(candidates, -1, keepdims=True))
             return among(ids, candidates)
         candidates, ids = jax.lax.top_k(scaled, self.bound)  # top_p alone: the nucleus is most often in these
-        kept, mass = _nucleus(candidates, self.top_p, jax.nn.logsumexp(scaled, -1, keepdims=True))
+        kept, mass = nucleus_sorted(candidates, self.top_p, jax.nn.logsumexp(scaled, -1, keepdims=True))
         return jax.lax.cond(jnp.all(mass >= self.top_p), lambda: among(ids, kept),  # the next token would be cut
                             lambda: draw(key, nucleus_threshold(scaled, self.top_p)))
 
@@ -273,11 +274,13 @@ def _text_inputs(tokenizer, image_size: int, images, prompts) -> tuple:
     if tokenizer is None: raise ValueError("Sampler needs a tokenizer for text prompts: Sampler(model, tokenizer)")
     if isinstance(prompts, str): raise TypeError("prompts must be a list of strings, one per image")
     S = image_size
-    if not (hasattr(images, "shape") and tuple(images.shape[1:]) == (S, S, 3)
-            and jnp.issubdtype(images.dtype, jnp.floating)):
-        images = Processor(tokenizer, S)(images, prompts)["images"]
-    text = tokenize(tokenizer, prompts)
+    if hasattr(images, "shape") and tuple(images.shape[1:]) == (S, S, 3) and jnp.issubdtype(images.dtype, jnp.floating):
+        text = tokenize(tokenizer, prompts)
+    else:
+        text = Processor(tokenizer, S)(images, prompts)  # the prompts are encoded here, with the images
+        images = text["images"]
     return images, text["tokens"], text["input_mask"].sum(1)
+
 
 # %% ../nbs/13_sampler.ipynb #5a3e0c1a
 class Sampler:

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from paligemma.sampler import Greedy, Sampling, Strategy, _inverse_cdf, _nucleus, draw, nucleus_threshold, sample_logits
+from paligemma.sampler import (Greedy, Sampling, Strategy, draw, inverse_cdf, nucleus_sorted, nucleus_threshold,
+                               sample_logits)
 
 V = 13  # an odd vocabulary, smaller than `bound`'s default, so each path is forced by `bound` below
 DRAWS = 60_000
@@ -101,7 +102,7 @@ def test_bounded_candidates_keep_the_previous_set_when_they_hold_the_nucleus(top
     "Candidates holding top_p of the mass contain the whole nucleus: the rule on them cuts what the sort cut."
     x = rows()
     candidates, ids = jax.lax.top_k(x, bound)
-    kept, mass = _nucleus(candidates, top_p, jax.nn.logsumexp(x, -1, keepdims=True))
+    kept, mass = nucleus_sorted(candidates, top_p, jax.nn.logsumexp(x, -1, keepdims=True))
     inside = np.asarray(mass >= top_p)
     assert inside.any()
     got = np.full(x.shape, -np.inf)
@@ -109,11 +110,11 @@ def test_bounded_candidates_keep_the_previous_set_when_they_hold_the_nucleus(top
     np.testing.assert_allclose(softmax64(got)[inside], softmax64(previous_kept(x, top_p=top_p))[inside], atol=1e-6)
 
 
-def test_inverse_cdf_edges():
+def testinverse_cdf_edges():
     "u = 0 lands on the first token of positive weight; u just below 1 on the last one, never on a weight of 0."
     w = jnp.array([[0.0, 0.0, 1.0, 2.0, 0.0]] * 3)
     u = jnp.array([[0.0], [np.nextafter(np.float32(1), np.float32(0))], [0.34]])
-    np.testing.assert_array_equal(np.asarray(_inverse_cdf(w, u)), [2, 3, 3])
+    np.testing.assert_array_equal(np.asarray(inverse_cdf(w, u)), [2, 3, 3])
 
 
 def frequencies(choose, x, n=DRAWS, seed=7) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 Run: python bench/sampled_decode.py [--config paligemma-bench-small] [--batch 1 8] [--new-tokens 16] [--repeats 3]
                                     [--with-sort]
+     python bench/sampled_decode.py --per-call [--batch 8] [--repeats 15]
 
 `Sampler.generate_tokens(strategy=...)`, random weights, float32, 224 px, a 16-token prompt, no EOS. Decode time
 per token = (time for N tokens - time for 1) / (N - 1), medians of interleaved repeats; the ratio to greedy in the
@@ -11,6 +12,10 @@ the bisection (`nucleus_threshold`) when they do not (the same model with its ti
 near-uniform next tokens); both are shown, with how often each model's rows fall inside the bound. `--with-sort`
 adds the implementation the library had before (an `argsort` of the vocabulary and `jax.random.categorical`),
 as a `Strategy` subclass: slow at batch 8.
+
+`--per-call`: `sample_logits` alone on float32[B, 257,152] logits (normal, standard deviation 20; and x 0.01,
+near-uniform, for the bisection), each strategy compiled alone, interleaved rounds, medians; beside it
+`jax.random.categorical` on the same logits (the Gumbel-max draw `draw` replaces).
 """
 from __future__ import annotations
 import argparse
@@ -60,6 +65,26 @@ def strategies(with_sort: bool) -> dict:
     return out
 
 
+def per_call(batches, repeats, with_sort):
+    "The table of `--per-call`: ms per `sample_logits` call."
+    from paligemma.sampler import sample_logits
+    print(f"\n`sample_logits` per call, float32[B, 257,152] logits, medians of {repeats} interleaved rounds\n")
+    print("| batch | strategy | ms per call |")
+    print("|---|---|---|")
+    for B in batches:
+        x = jax.random.normal(jax.random.key(0), (B, 257_152)) * 20
+        cases = {name: (x * 0.01 if which == "flat" else x, s) for name, (which, s) in strategies(with_sort).items()}
+        fns = {name: (jax.jit(lambda l, k, s=s: sample_logits(l, k, s)), l) for name, (l, s) in cases.items()}
+        fns["jax.random.categorical (for comparison)"] = (jax.jit(lambda l, k: jax.random.categorical(k, l)), x)
+        key = jax.random.key(1)
+        for f, l in fns.values(): jax.block_until_ready(f(l, key))
+        times = {name: [] for name in fns}
+        for _ in range(repeats):
+            for name, (f, l) in fns.items():
+                t = time.perf_counter(); jax.block_until_ready(f(l, key)); times[name].append(time.perf_counter() - t)
+        for name, ts in times.items(): print(f"| {B} | {name} | {statistics.median(ts) * 1e3:.1f} |", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="paligemma-bench-small")
@@ -67,7 +92,9 @@ def main():
     ap.add_argument("--new-tokens", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--with-sort", action="store_true", help="also the previous full-sort sampling (slow)")
+    ap.add_argument("--per-call", action="store_true", help="time `sample_logits` alone, not whole generations")
     args = ap.parse_args()
+    if args.per_call: return per_call(args.batch, args.repeats, args.with_sort)
     config = config_for(args.config)
     model = PaliGemma(config, rngs=nnx.Rngs(0))
     flat = PaliGemma(config, rngs=nnx.Rngs(0))  # same weights, the tied table x0.01: near-uniform next tokens

@@ -15,8 +15,67 @@ from .processor import Processor
 from .tokenizer import tokenize
 
 # %% auto #0
-__all__ = ['Strategy', 'Greedy', 'Sampling', 'sample_logits', 'SamplerOutput', 'cache_length', 'prefill_prompts', 'bucket_length',
-           'pad_prompts', 'Sampler']
+__all__ = ['DRAW_BLOCK', 'inverse_cdf', 'draw', 'nucleus_sorted', 'nucleus_threshold', 'Strategy', 'Greedy', 'Sampling',
+           'sample_logits', 'SamplerOutput', 'cache_length', 'prefill_prompts', 'bucket_length', 'pad_prompts',
+           'Sampler']
+
+# %% ../nbs/13_sampler.ipynb #d7a90c01
+DRAW_BLOCK = 512  # tokens per block of `draw`'s first level: about the square root of PaliGemma's 257,152
+
+
+def inverse_cdf(weights, u):  # float32[B, n] >= 0, float32[B, 1] in [0, 1) -> int32[B]
+    "Per row, the first index whose cumulative weight exceeds u times the total (never one of weight 0)."
+    c = jnp.cumsum(weights, axis=-1)
+    i = jnp.sum(c <= u * c[:, -1:], axis=-1)
+    last = weights.shape[-1] - 1 - jnp.argmax(weights[:, ::-1] > 0, axis=-1)  # u * total rounded up to the total
+    return jnp.minimum(i, last).astype(jnp.int32)
+
+
+def draw(key, logits) -> jax.Array:  # PRNG key, float32[B, V] (-inf: never) -> int32[B]
+    "One index per row with probability softmax(logits): a block of tokens by the blocks' masses, then a token in it."
+    B, V = logits.shape
+    n = min(DRAW_BLOCK, V)
+    nb = -(-V // n)
+    if nb * n != V: logits = jnp.pad(logits, ((0, 0), (0, nb * n - V)), constant_values=-jnp.inf)
+    w = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True)).reshape(B, nb, n)
+    u = jax.random.uniform(key, (2, B, 1))
+    block = inverse_cdf(w.sum(-1), u[0])
+    inside = inverse_cdf(jnp.take_along_axis(w, block[:, None, None], axis=1)[:, 0], u[1])
+    return block * n + inside
+
+# %% ../nbs/13_sampler.ipynb #d7a90c02
+def nucleus_sorted(candidates, top_p, log_total):  # float32[B, n] sorted descending, top_p, float32[B, 1]
+    "Keep candidate j iff the probability before it is < top_p: (kept, -inf elsewhere; float32[B] their mass)."
+    probs = jnp.exp(candidates - log_total)  # each candidate's share of the distribution `log_total` normalises
+    before = jnp.cumsum(probs, axis=-1) - probs
+    return jnp.where(before < top_p, candidates, -jnp.inf), before[:, -1] + probs[:, -1]
+
+
+def _ordered(x):  # float32 -> uint32 in the same order (-0.0 just below 0.0)
+    bits = jax.lax.bitcast_convert_type(x, jnp.uint32)
+    return jnp.where(bits >> 31 == 1, ~bits, bits | jnp.uint32(1 << 31))
+
+
+def nucleus_threshold(scaled, top_p) -> jax.Array:  # float32[B, V] -> float32[B, V], the cut ones -inf
+    "The top-p cut of whole rows without sorting them: bisection for the smallest kept logit."
+    probs = jax.nn.softmax(scaled, axis=-1)
+    keys = _ordered(scaled)
+    mass_from = lambda t: jnp.sum(jnp.where(keys >= t[:, None], probs, 0.0), axis=-1)  # P(logit >= t)
+
+    def step(_, bounds):  # the answer stays in [lo, hi]; P(logit >= lo) >= top_p
+        lo, hi = bounds
+        mid = lo + (hi - lo) // 2 + (hi - lo) % 2
+        ok = mass_from(mid) >= top_p
+        return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid - 1)
+
+    lo, _ = jax.lax.fori_loop(0, 32, step, (jnp.min(keys, axis=-1), jnp.max(keys, axis=-1)))
+    above, tied = keys > lo[:, None], keys == lo[:, None]
+    mass_above = jnp.sum(jnp.where(above, probs, 0.0), axis=-1)
+    p_tie = jnp.max(jnp.where(tied, probs, 0.0), axis=-1)
+    admitted = jnp.ceil((top_p - mass_above) / p_tie)  # tie r (by index) stays iff mass_above + r * p_tie < top_p
+    ranked = lambda: (jnp.cumsum(tied, axis=-1) - 1 < admitted[:, None]) & tied  # a sort's order: index first
+    tie_kept = jax.lax.cond(jnp.any(jnp.sum(tied, axis=-1) > 1), ranked, lambda: tied)
+    return jnp.where(above | tie_kept, scaled, -jnp.inf)
 
 # %% ../nbs/13_sampler.ipynb #b21091e6
 @struct.dataclass
@@ -41,6 +100,9 @@ class Greedy(Strategy):
         ids = jnp.arange(logits.shape[-1], dtype=jnp.int32)
         return jnp.min(jnp.where(logits == top, ids, logits.shape[-1]), axis=-1)
 
+# %% ../nbs/13_sampler.ipynb #d7a90c03
+def _int_at_least_1(x) -> bool: return isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 1
+
 
 @struct.dataclass
 class Sampling(Strategy):
@@ -48,34 +110,36 @@ class Sampling(Strategy):
     temperature: float = 1.0  # > 0; traced: a new value reuses the compiled program
     top_k: int | None = struct.field(pytree_node=False, default=None)  # >= 1; static: it sets a shape
     top_p: float | None = None  # in (0, 1]: the smallest set of best tokens with that much probability; traced
+    bound: int = struct.field(pytree_node=False, default=256)  # top_p alone: the candidates tried before bisection
 
     def __post_init__(self):  # numbers only: inside `jax.jit` the traced ones were checked when the value was made
         t, k, p = self.temperature, self.top_k, self.top_p
         if is_concrete(t) and not t > 0:
             raise ValueError(f"Sampling: temperature must be > 0 (Greedy() is temperature 0); got {t!r}")
-        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
-            raise ValueError(f"top_k must be an int >= 1 or None; got {k!r}")
+        if k is not None and not _int_at_least_1(k): raise ValueError(f"top_k must be an int >= 1 or None; got {k!r}")
         if is_concrete(p) and not 0 < p <= 1:
             raise ValueError(f"top_p must be in (0, 1] or None; got {p!r}")
+        if not _int_at_least_1(self.bound): raise ValueError(f"Sampling: bound must be an int >= 1; got {self.bound!r}")
 
     def check(self, vocab_size: int):
         if self.top_k is not None and self.top_k > vocab_size:
             raise ValueError(f"top_k must be an int in [1, {vocab_size}] (the vocabulary) or None; got {self.top_k}")
 
     def choose(self, logits, key):  # float32[B, V], PRNG key -> int32[B]
-        "One draw per row."
+        "One draw per row; no sort of the vocabulary."
         scaled = logits / self.temperature
-        if self.top_k is not None:
-            candidates, ids = jax.lax.top_k(scaled, self.top_k)  # [B, k], sorted descending
-        else:
-            ids = jnp.argsort(-scaled, axis=-1)
-            candidates = jnp.take_along_axis(scaled, ids, axis=-1)
-        if self.top_p is not None:
-            probs = jax.nn.softmax(candidates, axis=-1)
-            before = jnp.cumsum(probs, axis=-1) - probs  # probability of the better candidates
-            candidates = jnp.where(before < self.top_p, candidates, -jnp.inf)  # the best one is always kept
-        choice = jax.random.categorical(key, candidates, axis=-1)
-        return jnp.take_along_axis(ids, choice[:, None], axis=-1)[:, 0]
+        V = scaled.shape[-1]
+        among = lambda ids, kept: jnp.take_along_axis(ids, draw(key, kept)[:, None], axis=-1)[:, 0]
+        if self.top_k is None and self.top_p is None: return draw(key, scaled)
+        if self.top_k is not None or self.bound >= V:  # a partial selection of the candidates, then the rule
+            candidates, ids = jax.lax.top_k(scaled, min(self.top_k or V, V))  # [B, k], sorted descending
+            if self.top_p is not None:
+                candidates, _ = nucleus_sorted(candidates, self.top_p, jax.nn.logsumexp(candidates, -1, keepdims=True))
+            return among(ids, candidates)
+        candidates, ids = jax.lax.top_k(scaled, self.bound)  # top_p alone: the nucleus is most often in these
+        kept, mass = nucleus_sorted(candidates, self.top_p, jax.nn.logsumexp(scaled, -1, keepdims=True))
+        return jax.lax.cond(jnp.all(mass >= self.top_p), lambda: among(ids, kept),  # the next token would be cut
+                            lambda: draw(key, nucleus_threshold(scaled, self.top_p)))
 
 # %% ../nbs/13_sampler.ipynb #5a3e0c12
 def sample_logits(
@@ -210,11 +274,13 @@ def _text_inputs(tokenizer, image_size: int, images, prompts) -> tuple:
     if tokenizer is None: raise ValueError("Sampler needs a tokenizer for text prompts: Sampler(model, tokenizer)")
     if isinstance(prompts, str): raise TypeError("prompts must be a list of strings, one per image")
     S = image_size
-    if not (hasattr(images, "shape") and tuple(images.shape[1:]) == (S, S, 3)
-            and jnp.issubdtype(images.dtype, jnp.floating)):
-        images = Processor(tokenizer, S)(images, prompts)["images"]
-    text = tokenize(tokenizer, prompts)
+    if hasattr(images, "shape") and tuple(images.shape[1:]) == (S, S, 3) and jnp.issubdtype(images.dtype, jnp.floating):
+        text = tokenize(tokenizer, prompts)
+    else:
+        text = Processor(tokenizer, S)(images, prompts)  # the prompts are encoded here, with the images
+        images = text["images"]
     return images, text["tokens"], text["input_mask"].sum(1)
+
 
 # %% ../nbs/13_sampler.ipynb #5a3e0c1a
 class Sampler:

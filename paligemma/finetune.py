@@ -19,8 +19,9 @@ from .nn import stacked_name
 from .tokenizer import Tokenizer, tokenize
 
 # %% auto #0
-__all__ = ['Reduction', 'BATCH_KEYS', 'Trainable', 'DEFAULT_LR', 'DEFAULT_LORA_RANK', 'DEFAULT_LORA_ALPHA', 'cross_entropy',
-           'loss_fn', 'trainable_filter', 'count_params', 'cast_params', 'make_optimizer', 'train_step', 'finetune']
+__all__ = ['Reduction', 'BATCH_KEYS', 'Trainable', 'DEFAULT_LR', 'DEFAULT_BATCH_SIZE', 'DEFAULT_LORA_RANK', 'DEFAULT_LORA_ALPHA',
+           'cross_entropy', 'loss_fn', 'trainable_filter', 'count_params', 'cast_params', 'make_optimizer',
+           'train_step', 'finetune']
 
 # %% ../nbs/23_finetune.ipynb #20d21e84
 Reduction = Literal["tokens", "examples"]
@@ -143,7 +144,8 @@ def train_step(
     return loss, grad_norm
 
 # %% ../nbs/23_finetune.ipynb #26d139a3
-DEFAULT_LR: dict[str, float] = {"all": 3e-4, "attention": 1e-3, "lora": 3e-3}  # peak rate per `Trainable`, measured
+DEFAULT_LR: dict[str, float] = {"all": 1e-3, "attention": 1e-3, "lora": 3e-3}  # peak rate per `Trainable`, measured
+DEFAULT_BATCH_SIZE: int = 16  # examples per step, measured with DEFAULT_LR["all"]
 DEFAULT_LORA_RANK: int = 8
 DEFAULT_LORA_ALPHA: float | None = None  # None: alpha = rank, a scale of 1
 
@@ -156,7 +158,7 @@ def finetune(
     *,
     steps: int = 200,  # optimizer steps (not epochs)
     lr: float | None = None,  # peak learning rate; None: DEFAULT_LR[trainable]
-    batch_size: int = 8,  # examples per step, drawn without replacement within an epoch
+    batch_size: int = DEFAULT_BATCH_SIZE,  # examples per step, drawn without replacement within an epoch
     warmup: int | None = None,  # None: steps // 10
     lora_rank: int = DEFAULT_LORA_RANK,  # rank of the adapters, for "lora"
     lora_alpha: float | None = DEFAULT_LORA_ALPHA,  # LoRA scale alpha / rank; None: 1

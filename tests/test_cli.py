@@ -1,4 +1,5 @@
 "The `paligemma` command as a user runs it: a fresh process per call, exit statuses, stdout and stderr."
+import inspect
 import json
 import os
 import queue
@@ -50,7 +51,8 @@ def test_help_imports_no_jax(env):
 
 
 def test_help_states_the_defaults_in_use(env):
-    from paligemma.finetune import DEFAULT_LORA_RANK, DEFAULT_LR
+    from paligemma.finetune import DEFAULT_BATCH_SIZE, DEFAULT_LORA_RANK, DEFAULT_LR
+    import paligemma.finetune as ft
     from paligemma.demo.tiny_model import TINY_MAX_LENGTH
     generate = " ".join(cli(env, "generate", "--help").stdout.split())
     assert f"the model's limit: {TINY_MAX_LENGTH} for the shipped model" in generate
@@ -63,7 +65,11 @@ def test_help_states_the_defaults_in_use(env):
     # the data format and the relative-path rule, as the README states them; the command's defaults vs the recipe
     assert '{"image": "images/0.png", "prefix": "answer en how many shapes in words?", "suffix": "two"}' in text
     assert "an image path is relative to the folder of the JSONL file (or absolute)" in text
-    assert "--trainable all) for --steps 100" in text and "--trainable lora --steps 200" in text
+    assert "--trainable all) for --steps 100" in text
+    assert "--trainable all --lr 1e-3 --batch-size 16 --steps 200 on about 500 examples" in text
+    assert f"examples per step (default {DEFAULT_BATCH_SIZE})" in text
+    assert inspect.signature(ft.finetune).parameters["batch_size"].default == DEFAULT_BATCH_SIZE == 16  # measured
+    assert DEFAULT_LR["all"] == 1e-3 and DEFAULT_LR["lora"] == 3e-3 and DEFAULT_LORA_RANK == 8
     readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
     assert '{"image": "images/0.png", "prefix": "answer en how many shapes in words?", "suffix": "two"}' in readme
     assert "An image path is relative to the folder of the JSONL file (or absolute)" in readme

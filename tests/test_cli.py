@@ -95,6 +95,8 @@ FT = ["finetune", "--data", "train.jsonl", "--out", "out.npz"]
     (["generate", SHAPES_PNG, "--prompt", ""], "--prompt must not be empty"),
     (GEN + ["--draw", "boxes.xyz"], "--draw must end in an image extension (.png, .jpg"),
     (GEN + ["--dtype", "int8"], "--dtype: invalid choice: 'int8'"),
+    (GEN + ["--image-size", "0"], "--image-size must be >= 1, got 0"),
+    (GEN + ["--image-size", "big"], "--image-size must be an integer, got 'big'"),
     (FT + ["--log-every", "0"], "--log-every must be >= 1, got 0"),
     (FT + ["--steps", "0"], "--steps must be >= 1, got 0"),
     (FT + ["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
@@ -110,6 +112,22 @@ FT = ["finetune", "--data", "train.jsonl", "--out", "out.npz"]
 ])
 def test_flag_errors(env, argv, message):
     one_line_error(cli(env, *argv), 2, message)
+
+
+def test_image_size(env):
+    """--image-size runs the model at N x N, as load_checkpoint(image_size=N) and a Sampler do; N off the patch grid
+    is one line naming the flag and the patch size."""
+    one_line_error(cli(env, *GEN, "--image-size", "100"), 1,
+                   "--image-size 100 is not a multiple of the model's patch size, 12")
+    r = cli(env, *GEN, "--image-size", "96", "--max-new-tokens", "6", "--json")
+    assert r.returncode == 0, r.stderr
+    from paligemma import Sampler, load_checkpoint
+    from paligemma.demo.tiny_model import TINY_CHECKPOINT, TINY_TOKENIZER
+    from paligemma.tokenizer import Tokenizer
+    model = load_checkpoint(TINY_CHECKPOINT, dtype="float32", image_size=96)
+    assert model.config.num_image_tokens == 64  # (96 / 12)^2, not the trained 36
+    expected = Sampler(model, Tokenizer(TINY_TOKENIZER))([SHAPES_PNG], ["caption en"], max_new_tokens=6)[0]
+    assert json.loads(r.stdout.splitlines()[0])["answer"] == expected
 
 
 def test_small_steps_get_a_valid_warmup_by_default(env, tmp_path):

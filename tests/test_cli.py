@@ -212,7 +212,8 @@ def test_finetuned_checkpoint_remembers_its_tokenizer(env, tmp_path):
 def test_config_errors_say_what_file_was_expected(env, tmp_path):
     np.savez(tmp_path / "other.npz", weights=np.zeros(3))  # a valid .npz, but not a PaliGemma checkpoint
     one_line_error(cli(env, "convert", tmp_path / "other.npz", tmp_path / "out.npz"), 1,
-                   "(expected a PaliGemma checkpoint: a big_vision .npz, or a Hugging Face folder with model.safetensors)")
+                   "is not a PaliGemma checkpoint (no 'img/embedding/kernel'): expected a big_vision PaliGemma .npz or a "
+                   "Hugging Face PaliGemma folder")
     one_line_error(cli(env, "generate", SHAPES_PNG, "--prompt", "segment square", "--vae", tmp_path / "other.npz",
                        "--json"), 1, f"--vae {tmp_path / 'other.npz'}: ")
     r = cli(env, "generate", SHAPES_PNG, "--prompt", "segment square", "--vae", tmp_path / "other.npz", "--json")
@@ -297,7 +298,7 @@ def test_photograph_gets_a_notice(env, tmp_path):
 MARKED = '''
 import sys, time
 from jax._src import compiler
-import paligemma.checkpoints, paligemma.saving, paligemma.finetune
+import paligemma.checkpoints, paligemma.saving, paligemma.finetune, paligemma.tasks.detection
 from paligemma.sampler import Sampler
 def mark(name): print("@" + name, file=sys.stderr, flush=True)
 def before(owner, attr, name):
@@ -325,7 +326,8 @@ def slow_writes(owner):
         def w(tmp): write(tmp); mark("write"); time.sleep(60)
         return w
     owner.write_atomic = lambda writes: write_atomic([(path, held(w)) for path, w in writes])
-slow_writes(paligemma.saving)  # draw_detections imports it from there when it writes
+slow_writes(paligemma.saving)  # save_checkpoint's
+slow_writes(paligemma.tasks.detection)  # draw_detections' (imported from paligemma.io)
 from paligemma.cli import main
 sys.exit(main())
 '''

@@ -101,7 +101,7 @@ def correct(task: str, got: list[str], examples: list[dict], S: int) -> float:
 
 def run(base, tokenizer, sampler, train, heldout, *, task, trainable, lr, rank, alpha, steps, seed, batch=8,
         mix=0) -> dict:
-    model = nnx.clone(base)
+    model = nnx.clone(base, arrays=True)  # arrays of its own: the train step donates the trained ones
     prompt, _, new_format, _, max_new = TASKS[task]
     examples = train + [dict(image=e["image"], prefix="caption en", suffix=e["caption"]) for e in train[:mix]]
     t = time.perf_counter()

@@ -71,7 +71,7 @@ def run_ours(config_name, batch, prefix_len, suffix_len, kinds, repeats, layers=
     data = {k: jnp.asarray(v) for k, v in train_inputs(config, batch, prefix_len, suffix_len).items()}
     out = {}
     for kind in kinds:
-        model = nnx.clone(base)  # fresh Variables: each kind starts from the same weights
+        model = nnx.clone(base, arrays=True)  # fresh arrays: each kind starts from the same weights (donated)
         if kind == "lora": add_lora(model, 8, alpha=16.0, rngs=nnx.Rngs(0))
         opt = make_optimizer(model, 1e-5, 1000, warmup=10, weight_decay=1e-4, wrt=trainable_filter(kind))
         t = time.perf_counter()

@@ -110,7 +110,12 @@ def _reading(what: str, path, expected: str):
 
 def _load_checkpoint(what: str, path, **kw):
     from paligemma.checkpoints import load_checkpoint
-    with _reading(what, path, _CHECKPOINT_KIND): return load_checkpoint(path, **kw)
+    try:
+        with _reading(what, path, _CHECKPOINT_KIND): return load_checkpoint(path, **kw)
+    except ValueError as e:  # the config's check of the size --image-size asked for, in the flag's terms
+        bad = re.search(r"image_size=(-?\d+) is not a multiple of patch_size=(\d+)", str(e))
+        if bad is None or kw.get("image_size") is None: raise
+        raise ValueError(f"--image-size {bad[1]} is not a multiple of the model's patch size, {bad[2]}") from None
 
 
 def _will_write(args, path: Path, checkpoint: bool = True) -> None:
@@ -203,7 +208,8 @@ def _load_model(args, files):
     ckpt, tok, _, shipped = files
     tokenizer = Tokenizer(tok)
     dtype = args.dtype or ("float32" if shipped else None)  # the shipped file is bfloat16 and runs in float32
-    model = _load_checkpoint("--checkpoint", ckpt, dtype=dtype, progress=False if (args.quiet or shipped) else None)
+    model = _load_checkpoint("--checkpoint", ckpt, dtype=dtype, image_size=getattr(args, "image_size", None),
+                             progress=False if (args.quiet or shipped) else None)
     if tokenizer.vocab_size > model.config.llm.vocab_size:
         raise ValueError(f"the tokenizer has {tokenizer.vocab_size} pieces but the model's vocabulary is "
                          f"{model.config.llm.vocab_size}: they do not belong together")
@@ -342,8 +348,9 @@ def _add_generate(commands) -> None:
     p.add_argument("--prompt", required=True, type=_nonempty,
                    help='the prefix, e.g. "caption en", "detect circle", "segment square"')
     _add_common(p, what="model")
-    p.add_argument("--max-new-tokens", type=_number(int, 1), default=64, help="longest answer in tokens (default 64); an answer "
-                   "cut at this length gets a notice on stderr and \"truncated\": true in --json")
+    p.add_argument("--max-new-tokens", type=_number(int, 1), default=64,
+                   help="longest answer in tokens (default 64); an answer cut at this length gets a notice on stderr "
+                        "and \"truncated\": true in --json")
     p.add_argument("--max-length", type=_number(int, 1), help="image + prompt + answer positions allowed (default: "
                    "the model's limit: 128 for the shipped model and its fine-tunes, 8192 for others)")
     p.add_argument("--temperature", type=_number(float, 0.0), default=0.0, help="0 is greedy (default)")
@@ -352,11 +359,15 @@ def _add_generate(commands) -> None:
                    help="sample from the smallest set with probability >= p, 0 < p <= 1")
     p.add_argument("--seed", type=_number(int, 0), default=0, help="random seed for sampling (default 0)")
     p.add_argument("--batch-size", type=_number(int, 1), default=8, help="images per compiled batch (default 8)")
+    p.add_argument("--image-size", type=_number(int, 1), metavar="N",
+                   help="run the model at N x N pixels, a multiple of its patch size (position embeddings resampled; "
+                        "default: the size it was trained at)")
     p.add_argument("--json", action="store_true",
                    help='one JSON object per image: {"image", "prompt", "answer", "truncated", "objects": [{"label", '
                         '"box", "mask"}], "notices"}, each box [y1, x1, y2, x2] (top, left, bottom, right) in pixels '
                         'of the original image, each mask of a segment answer in COCO run-length encoding {"size": '
-                        '[h, w], "counts": "..."} (pycocotools.mask.decode, or paligemma.tasks.segmentation.rle_to_mask), '
+                        '[h, w], "counts": "..."} (pycocotools.mask.decode, or '
+                        'paligemma.tasks.segmentation.rle_to_mask), '
                         "notices the lines that say why an answer may not be trusted")
     p.add_argument("--draw", metavar="OUT.png", type=_picture,
                    help="draw boxes (and segment masks) over the image, in the format the extension names "
@@ -439,7 +450,8 @@ _DATA_HELP = ('The data: a JSON Lines file, one example per line, {"image": "ima
               'how many shapes in words?", "suffix": "two"}; an image path is relative to the folder of the JSONL '
               "file (or absolute). The README shows how to write one from the shapes world or from a folder of "
               "images and a CSV. Without flags the whole model trains (--trainable all) for --steps 100; the "
-              "README's recipe for a new question is --trainable lora --steps 200, at the LoRA defaults below.")
+              "README's recipe for a new question is --trainable all --lr 1e-3 --batch-size 16 --steps 200 on about "
+              "500 examples (the first three are the defaults).")
 
 
 def _add_finetune(commands) -> None:
@@ -459,11 +471,12 @@ def _add_finetune(commands) -> None:
     p.add_argument("--steps", type=_number(int, 1), default=100, help="training steps (default 100)")
     p.add_argument("--warmup", type=_number(int, 0), help="steps of linear warmup before the cosine decay "
                                                            "(default: a tenth of --steps, none below 10 steps)")
-    p.add_argument("--batch-size", type=_number(int, 1), default=8, help="examples per step (default 8)")
+    p.add_argument("--batch-size", type=_number(int, 1), default=16, help="examples per step (default 16)")
     lr = p.add_argument("--lr", type=_number(float, above=0.0), help="peak learning rate (warmup then cosine)")
     p.add_argument("--max-len", type=_number(int, 1), default=64, help="text tokens per example, prefix + suffix "
                                                                       "(default 64)")
-    p.add_argument("--seed", type=_number(int, 0), default=0, help="seed of the example order and LoRA init (default 0)")
+    p.add_argument("--seed", type=_number(int, 0), default=0,
+                   help="seed of the example order and LoRA init (default 0)")
     p.add_argument("--log-every", type=_number(int, 1), default=10, help="print the loss every N steps (default 10)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 

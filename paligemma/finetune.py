@@ -4,6 +4,7 @@
 
 # %% ../nbs/23_finetune.ipynb #a0f6eefa
 from __future__ import annotations
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Literal
@@ -18,8 +19,9 @@ from .nn import stacked_name
 from .tokenizer import Tokenizer, tokenize
 
 # %% auto #0
-__all__ = ['Reduction', 'BATCH_KEYS', 'Trainable', 'DEFAULT_LR', 'DEFAULT_LORA_RANK', 'DEFAULT_LORA_ALPHA', 'cross_entropy',
-           'loss_fn', 'trainable_filter', 'count_params', 'cast_params', 'make_optimizer', 'train_step', 'finetune']
+__all__ = ['Reduction', 'BATCH_KEYS', 'Trainable', 'DEFAULT_LR', 'DEFAULT_BATCH_SIZE', 'DEFAULT_LORA_RANK', 'DEFAULT_LORA_ALPHA',
+           'cross_entropy', 'loss_fn', 'trainable_filter', 'count_params', 'cast_params', 'make_optimizer',
+           'train_step', 'finetune']
 
 # %% ../nbs/23_finetune.ipynb #20d21e84
 Reduction = Literal["tokens", "examples"]
@@ -114,7 +116,17 @@ def make_optimizer(
     return nnx.Optimizer(model, tx, wrt=wrt)
 
 # %% ../nbs/23_finetune.ipynb #88c63873
-@nnx.jit(static_argnames="reduction")
+@functools.partial(jax.jit, static_argnums=(0, 1), static_argnames="reduction", donate_argnums=(2, 4))
+def _train_step(graphdef, opt_graphdef, trained, frozen, opt_state, batch, *, reduction: Reduction):
+    "The compiled step on the split state: the trained parameters and the optimizer state in (donated), updated out."
+    model, optimizer = nnx.merge(graphdef, trained, frozen), nnx.merge(opt_graphdef, opt_state)
+    grad_fn = nnx.value_and_grad(lambda m: loss_fn(m, batch, reduction=reduction),
+                                 argnums=nnx.DiffState(0, optimizer.wrt))
+    loss, grads = grad_fn(model)
+    optimizer.update(model, grads)
+    return nnx.state(model, optimizer.wrt), nnx.state(optimizer), loss, optax.tree.norm(grads)
+
+
 def train_step(
     model: PaliGemma,
     optimizer: nnx.Optimizer,  # from `make_optimizer`; its `wrt` decides what trains
@@ -122,15 +134,18 @@ def train_step(
     *,
     reduction: Reduction = "tokens",
 ) -> tuple[jax.Array, jax.Array]:  # (loss, global gradient norm before clipping), float32 scalars
-    "One AdamW step on `batch`, updating `model` and `optimizer` in place."
-    grad_fn = nnx.value_and_grad(lambda m: loss_fn(m, batch, reduction=reduction),
-                                 argnums=nnx.DiffState(0, optimizer.wrt))
-    loss, grads = grad_fn(model)
-    optimizer.update(model, grads)
-    return loss, optax.tree.norm(grads)
+    "One AdamW step on `batch`, updating `model` and `optimizer` in place; their replaced arrays are donated."
+    graphdef, trained, frozen = nnx.split(model, optimizer.wrt, ...)
+    opt_graphdef, opt_state = nnx.split(optimizer)
+    trained, opt_state, loss, grad_norm = _train_step(graphdef, opt_graphdef, trained, frozen, opt_state, batch,
+                                                      reduction=reduction)
+    nnx.update(model, trained)
+    nnx.update(optimizer, opt_state)
+    return loss, grad_norm
 
 # %% ../nbs/23_finetune.ipynb #26d139a3
-DEFAULT_LR: dict[str, float] = {"all": 3e-4, "attention": 1e-3, "lora": 3e-3}  # peak rate per `Trainable`, measured
+DEFAULT_LR: dict[str, float] = {"all": 1e-3, "attention": 1e-3, "lora": 3e-3}  # peak rate per `Trainable`, measured
+DEFAULT_BATCH_SIZE: int = 16  # examples per step, measured with DEFAULT_LR["all"]
 DEFAULT_LORA_RANK: int = 8
 DEFAULT_LORA_ALPHA: float | None = None  # None: alpha = rank, a scale of 1
 
@@ -143,7 +158,7 @@ def finetune(
     *,
     steps: int = 200,  # optimizer steps (not epochs)
     lr: float | None = None,  # peak learning rate; None: DEFAULT_LR[trainable]
-    batch_size: int = 8,  # examples per step, drawn without replacement within an epoch
+    batch_size: int = DEFAULT_BATCH_SIZE,  # examples per step, drawn without replacement within an epoch
     warmup: int | None = None,  # None: steps // 10
     lora_rank: int = DEFAULT_LORA_RANK,  # rank of the adapters, for "lora"
     lora_alpha: float | None = DEFAULT_LORA_ALPHA,  # LoRA scale alpha / rank; None: 1

@@ -4,6 +4,7 @@
 
 # %% ../nbs/34_sharding.ipynb #145bea26
 from __future__ import annotations
+import functools
 import math
 from collections.abc import Mapping
 import jax
@@ -18,7 +19,7 @@ from .sampler import Sampler, SamplerOutput, pad_prompts
 # %% auto #0
 __all__ = ['AXES', 'BATCH', 'RULES', 'make_mesh', 'mesh_shape', 'logical_spec', 'param_sharding', 'model_shardings',
            'shard_model', 'create_sharded', 'bytes_per_device', 'batch_sharding', 'shard_batch', 'local_rows',
-           'forward', 'ShardedSampler', 'sharded_train_step']
+           'forward', 'ShardedSampler', 'sharded_train_step', 'placement']
 
 # %% ../nbs/34_sharding.ipynb #3370e44a
 AXES = ("data", "fsdp", "tensor")
@@ -129,17 +130,21 @@ def local_rows(tree, mesh: jax.sharding.Mesh):
     return jax.tree.map(lambda a: multihost_utils.global_array_to_host_local_array(a, mesh, P(BATCH)), tree)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _forward(graphdef, out_sharding: NamedSharding, state, images, tokens, input_mask, mask_ar):
+    "The compiled forward: one program per model structure, output sharding and input shapes and placements."
+    return jax.lax.with_sharding_constraint(nnx.merge(graphdef, state)(images, tokens, input_mask, mask_ar),
+                                            out_sharding)
+
+
 def forward(model, mesh: jax.sharding.Mesh, images, tokens, input_mask=None, mask_ar=None):
     "The model's text logits, computed under `mesh` (parameters as placed, batch split over data x fsdp)."
-    graphdef, state = nnx.split(model)
     B, T = tokens.shape
     input_mask = jnp.ones((B, T), bool) if input_mask is None else input_mask
     mask_ar = jnp.zeros((B, T), jnp.int32) if mask_ar is None else mask_ar
     batch = shard_batch((images, tokens, input_mask, mask_ar), mesh)
-    run = jax.jit(lambda state, *b: nnx.merge(graphdef, state)(*b),
-                  in_shardings=(model_shardings(state, mesh), *(x.sharding for x in batch)),
-                  out_shardings=batch_sharding(mesh, 3))
-    return run(state, *batch)
+    graphdef, state = nnx.split(model)
+    return _forward(graphdef, batch_sharding(mesh, 3), state, *batch)
 
 # %% ../nbs/34_sharding.ipynb #5b4c0a01
 class ShardedSampler(Sampler):
@@ -181,3 +186,10 @@ def sharded_train_step(model, optimizer, mesh: jax.sharding.Mesh, rules: Mapping
         return loss, grad_norm
 
     return step
+
+# %% ../nbs/34_sharding.ipynb #a7c3e1d2
+def placement(mesh: jax.sharding.Mesh, rules: Mapping = RULES):
+    "A `place` for `load_checkpoint`: each parameter (or layer of one) put straight into its shards on `mesh`."
+    def place(var: nnx.Variable, array: np.ndarray) -> jax.Array:
+        return jax.make_array_from_callback(array.shape, param_sharding(var, mesh, rules), lambda idx: array[idx])
+    return place

@@ -22,7 +22,8 @@ from flax import nnx
 from jax.experimental import multihost_utils
 
 from paligemma import Sampler, load_checkpoint, train_step
-from paligemma.sharding import ShardedSampler, forward, make_mesh, shard_batch, shard_model, sharded_train_step
+from paligemma.sharding import (ShardedSampler, forward, make_mesh, placement, shard_batch, shard_model,
+                                sharded_train_step)
 from paligemma.testing import reference_dir
 from sharded_inputs import B, inputs, params
 
@@ -35,7 +36,7 @@ mine = {k: v[pid * B // 2:(pid + 1) * B // 2] for k, v in x.items()}  # data loa
 assert jax.process_count() == 2 and jax.device_count() == 8 and jax.local_device_count() == 4
 
 mesh = make_mesh(2, 2, 2)
-model = load_checkpoint(path, dtype=jnp.float32, mesh=mesh)
+model = load_checkpoint(path, dtype=jnp.float32, place=placement(mesh))
 logits = forward(model, mesh, *shard_batch(tuple(mine[k] for k in NAMES), mesh))
 logits = multihost_utils.process_allgather(logits, tiled=True)
 tokens = ShardedSampler(model, mesh=mesh).generate_tokens(mine["images"], mine["tokens"], mine["input_mask"].sum(1),

@@ -1,4 +1,5 @@
 "The `paligemma` command as a user runs it: a fresh process per call, exit statuses, stdout and stderr."
+import inspect
 import json
 import os
 import queue
@@ -50,7 +51,8 @@ def test_help_imports_no_jax(env):
 
 
 def test_help_states_the_defaults_in_use(env):
-    from paligemma.finetune import DEFAULT_LORA_RANK, DEFAULT_LR
+    from paligemma.finetune import DEFAULT_BATCH_SIZE, DEFAULT_LORA_RANK, DEFAULT_LR
+    import paligemma.finetune as ft
     from paligemma.demo.tiny_model import TINY_MAX_LENGTH
     generate = " ".join(cli(env, "generate", "--help").stdout.split())
     assert f"the model's limit: {TINY_MAX_LENGTH} for the shipped model" in generate
@@ -63,7 +65,11 @@ def test_help_states_the_defaults_in_use(env):
     # the data format and the relative-path rule, as the README states them; the command's defaults vs the recipe
     assert '{"image": "images/0.png", "prefix": "answer en how many shapes in words?", "suffix": "two"}' in text
     assert "an image path is relative to the folder of the JSONL file (or absolute)" in text
-    assert "--trainable all) for --steps 100" in text and "--trainable lora --steps 200" in text
+    assert "--trainable all) for --steps 100" in text
+    assert "--trainable all --lr 1e-3 --batch-size 16 --steps 200 on about 500 examples" in text
+    assert f"examples per step (default {DEFAULT_BATCH_SIZE})" in text
+    assert inspect.signature(ft.finetune).parameters["batch_size"].default == DEFAULT_BATCH_SIZE == 16  # measured
+    assert DEFAULT_LR["all"] == 1e-3 and DEFAULT_LR["lora"] == 3e-3 and DEFAULT_LORA_RANK == 8
     readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
     assert '{"image": "images/0.png", "prefix": "answer en how many shapes in words?", "suffix": "two"}' in readme
     assert "An image path is relative to the folder of the JSONL file (or absolute)" in readme
@@ -89,6 +95,8 @@ FT = ["finetune", "--data", "train.jsonl", "--out", "out.npz"]
     (["generate", SHAPES_PNG, "--prompt", ""], "--prompt must not be empty"),
     (GEN + ["--draw", "boxes.xyz"], "--draw must end in an image extension (.png, .jpg"),
     (GEN + ["--dtype", "int8"], "--dtype: invalid choice: 'int8'"),
+    (GEN + ["--image-size", "0"], "--image-size must be >= 1, got 0"),
+    (GEN + ["--image-size", "big"], "--image-size must be an integer, got 'big'"),
     (FT + ["--log-every", "0"], "--log-every must be >= 1, got 0"),
     (FT + ["--steps", "0"], "--steps must be >= 1, got 0"),
     (FT + ["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
@@ -104,6 +112,22 @@ FT = ["finetune", "--data", "train.jsonl", "--out", "out.npz"]
 ])
 def test_flag_errors(env, argv, message):
     one_line_error(cli(env, *argv), 2, message)
+
+
+def test_image_size(env):
+    """--image-size runs the model at N x N, as load_checkpoint(image_size=N) and a Sampler do; N off the patch grid
+    is one line naming the flag and the patch size."""
+    one_line_error(cli(env, *GEN, "--image-size", "100"), 1,
+                   "--image-size 100 is not a multiple of the model's patch size, 12")
+    r = cli(env, *GEN, "--image-size", "96", "--max-new-tokens", "6", "--json")
+    assert r.returncode == 0, r.stderr
+    from paligemma import Sampler, load_checkpoint
+    from paligemma.demo.tiny_model import TINY_CHECKPOINT, TINY_TOKENIZER
+    from paligemma.tokenizer import Tokenizer
+    model = load_checkpoint(TINY_CHECKPOINT, dtype="float32", image_size=96)
+    assert model.config.num_image_tokens == 64  # (96 / 12)^2, not the trained 36
+    expected = Sampler(model, Tokenizer(TINY_TOKENIZER))([SHAPES_PNG], ["caption en"], max_new_tokens=6)[0]
+    assert json.loads(r.stdout.splitlines()[0])["answer"] == expected
 
 
 def test_small_steps_get_a_valid_warmup_by_default(env, tmp_path):
@@ -188,7 +212,8 @@ def test_finetuned_checkpoint_remembers_its_tokenizer(env, tmp_path):
 def test_config_errors_say_what_file_was_expected(env, tmp_path):
     np.savez(tmp_path / "other.npz", weights=np.zeros(3))  # a valid .npz, but not a PaliGemma checkpoint
     one_line_error(cli(env, "convert", tmp_path / "other.npz", tmp_path / "out.npz"), 1,
-                   "(expected a PaliGemma checkpoint: a big_vision .npz, or a Hugging Face folder with model.safetensors)")
+                   "is not a PaliGemma checkpoint (no 'img/embedding/kernel'): expected a big_vision PaliGemma .npz or a "
+                   "Hugging Face PaliGemma folder")
     one_line_error(cli(env, "generate", SHAPES_PNG, "--prompt", "segment square", "--vae", tmp_path / "other.npz",
                        "--json"), 1, f"--vae {tmp_path / 'other.npz'}: ")
     r = cli(env, "generate", SHAPES_PNG, "--prompt", "segment square", "--vae", tmp_path / "other.npz", "--json")
@@ -273,7 +298,7 @@ def test_photograph_gets_a_notice(env, tmp_path):
 MARKED = '''
 import sys, time
 from jax._src import compiler
-import paligemma.checkpoints, paligemma.saving, paligemma.finetune
+import paligemma.checkpoints, paligemma.saving, paligemma.finetune, paligemma.tasks.detection
 from paligemma.sampler import Sampler
 def mark(name): print("@" + name, file=sys.stderr, flush=True)
 def before(owner, attr, name):
@@ -301,7 +326,8 @@ def slow_writes(owner):
         def w(tmp): write(tmp); mark("write"); time.sleep(60)
         return w
     owner.write_atomic = lambda writes: write_atomic([(path, held(w)) for path, w in writes])
-slow_writes(paligemma.saving)  # draw_detections imports it from there when it writes
+slow_writes(paligemma.saving)  # save_checkpoint's
+slow_writes(paligemma.tasks.detection)  # draw_detections' (imported from paligemma.io)
 from paligemma.cli import main
 sys.exit(main())
 '''

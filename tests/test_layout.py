@@ -1,4 +1,5 @@
-"""The package's layering, read from its source with `ast`, and the reference configs the tests build models from."""
+"""The package's layering, read from its source with `ast`, and where the tests' reference configs come from:
+`paligemma.testing`, the code users call, never a copy of their own."""
 import ast
 import json
 import re
@@ -18,15 +19,15 @@ HAND_WRITTEN = {"paligemma", "paligemma._modidx", "paligemma.assets"}  # not exp
 LATER_IMPORTS_ALLOWED = {
 }
 
-# Imports inside a function, module by module: the command line defers everything past `--help`, and the optional
-# extras (`hf`, `kaggle`) are imported where they are used. Nothing else imports inside a function.
+# Imports inside a function, module by module: (the packages it may import there, None for any; why). The command
+# line defers everything past `--help`; the optional extras (`hf`, `kaggle`) and matplotlib, which only drawing a
+# picture needs, are imported where they are used. Nothing else imports inside a function.
 LAZY_IMPORTS_ALLOWED = {
-    "paligemma.cli": "`paligemma --help` answers without importing JAX; each command imports what it runs",
-    "paligemma.hub": "huggingface_hub and kaggle are the optional `hf` and `kaggle` extras",
+    "paligemma.cli": (None, "`paligemma --help` answers without importing JAX; each command imports what it runs"),
+    "paligemma.hub": (("huggingface_hub", "kagglehub"), "the optional `hf` and `kaggle` extras"),
+    "paligemma.tasks.detection": (("matplotlib",), "only drawing needs matplotlib (`generate --draw`); reading an "
+                                                   "answer's boxes does not pay for importing it"),
 }
-# Modules of other work in progress (issue 25 item 4) that still import inside functions: drop each as it is done.
-LAZY_IMPORTS_PENDING = {"paligemma.checkpoints", "paligemma.saving", "paligemma.testing", "paligemma.tokenizer",
-                        "paligemma.tasks.detection", "paligemma.demo.tiny_model"}
 
 # The model's own modules hold the model only: adapters (`lora`), device meshes and several hosts (`sharding`) and
 # recording (`sow`) attach from outside. A layer hands a value to a recording through `nn.record`, one line each.
@@ -231,14 +232,19 @@ def test_core_records_through_one_hook():
 
 def test_imports_inside_functions_only_where_allowed():
     "A function-level import is a hidden dependency: allowed in the command line and for the optional extras only."
-    wrong = []
+    wrong, used = [], set()
     for m, tree in TREES.items():
-        if m in LAZY_IMPORTS_ALLOWED or m in LAZY_IMPORTS_PENDING: continue
+        allowed = LAZY_IMPORTS_ALLOWED.get(m, ((),))[0]
         for f in ast.walk(tree):
-            if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                wrong += [f"{m}:{n.lineno} {ast.unparse(n)}" for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            if not isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)): continue
+            for n in ast.walk(f):
+                if not isinstance(n, (ast.Import, ast.ImportFrom)): continue
+                roots = {a.name.split(".")[0] for a in n.names} if isinstance(n, ast.Import) else \
+                        {"." if n.level else (n.module or "").split(".")[0]}
+                if allowed is None or roots <= set(allowed): used.add(m)
+                else: wrong.append(f"{m}:{n.lineno} {ast.unparse(n)}")
     assert not wrong, "\n".join(wrong)
-    for m in LAZY_IMPORTS_ALLOWED: assert m in MODULES, m
+    assert used == set(LAZY_IMPORTS_ALLOWED), sorted(set(LAZY_IMPORTS_ALLOWED) - used)  # no allowance outlives its code
 
 
 def test_sampling_strategies_are_one_open_family():
@@ -250,3 +256,22 @@ def test_sampling_strategies_are_one_open_family():
     lists = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "isinstance"
              and isinstance(n.args[1], ast.Tuple) and {ast.unparse(e) for e in n.args[1].elts} & strategies]
     assert not lists, f"paligemma/sampler.py lines {lists}"
+
+
+def test_tests_take_reference_configs_from_the_package():
+    """The tests build reference models from `paligemma.testing.reference_config`, the code users call: no test keeps
+    a config table of its own or imports the name from anywhere else."""
+    tests = {p.name: ast.parse(p.read_text(), str(p)) for p in sorted((ROOT / "tests").glob("*.py"))}
+    own, elsewhere, users = [], [], set()
+    for name, tree in tests.items():
+        for n in ast.walk(tree):
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and "reference_config" in n.name.lower() \
+                    and not n.name.startswith("test_"):
+                own.append(f"{name}:{n.lineno} {n.name}")
+            if isinstance(n, ast.Assign):
+                own += [f"{name}:{n.lineno} {t.id}" for t in n.targets if isinstance(t, ast.Name)
+                        and re.search(r"REFERENCE_CONFIG|CONFIGS?$", t.id)]
+            if isinstance(n, ast.ImportFrom) and any(a.name == "reference_config" for a in n.names):
+                (users.add(name) if n.module == "paligemma.testing" else elsewhere.append(f"{name}:{n.lineno}"))
+    assert not own and not elsewhere, own + elsewhere
+    assert {"test_bigvision.py", "sharding_check.py"} <= users, users

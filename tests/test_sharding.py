@@ -78,6 +78,13 @@ def test_outputs_equal_single_device(results):
         assert r["params"] < 1e-5 < r["step"], r  # the step moved the weights, identically
 
 
+def test_one_program_per_shape(results):
+    "A sharded forward or generation compiles on its first call; a second with the same shapes compiles nothing."
+    for r in results:
+        c = r["compiled"]
+        assert c["forward"] >= 1 and c["generate"] >= 1 and c["forward_again"] == c["generate_again"] == 0, r
+
+
 def test_parameters_are_sharded(results):
     for r in results:
         assert r["devices"] == 8

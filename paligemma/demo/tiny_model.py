@@ -16,7 +16,11 @@ from flax import nnx
 from ..model import PaliGemma, PaliGemmaConfig
 from ..vit.model import ViTConfig
 from ..gemma.transformer import GemmaConfig
-from ..tokenizer import Tokenizer, NUM_LOC
+from ..tokenizer import Tokenizer, NUM_LOC, tokenize
+from ..processor import Processor
+from ..sampler import Sampler
+from ..checkpoints import load_checkpoint
+from ..finetune import make_optimizer, train_step
 from .shapes import (SHAPES, COLORS, COUNT_PROMPT, ABSENT, Shape, caption_text, make_example, make_batch,
                                    random_scene)
 from ..tasks.detection import parse_detections
@@ -155,7 +159,6 @@ def pretrain_vit(model: PaliGemma,  # its image tower is trained in place
                  log_every: int = 250,  # steps between progress lines
                  ) -> tuple[PatchClassifier, np.ndarray]:  # the classifier, and the loss of every step
     "Train `model`'s image tower in place to label patches; returns the classifier and the loss of every step."
-    from paligemma.finetune import make_optimizer
     classifier = PatchClassifier(model, rngs=nnx.Rngs(seed))
     optimizer = make_optimizer(classifier, lr, steps, warmup=min(warmup, steps - 1), weight_decay=1e-4)
     rng, S, p = np.random.default_rng(seed), model.config.image_size, model.config.vit.patch_size
@@ -194,7 +197,6 @@ def task_batches(seed: int,  # of the stream
                  absent: float = ABSENT,  # share of detect/segment examples asking for a kind the image lacks
                  ) -> Iterator[dict[str, np.ndarray]]:
     "Endless single-task batches, each padded to the smallest of `WIDTHS` that fits it."
-    from paligemma.tokenizer import tokenize
     rng = np.random.default_rng(seed)
     tasks, p = list(weights), np.asarray(list(weights.values()), np.float64)
     while True:
@@ -218,7 +220,6 @@ def train_tasks(model: PaliGemma,  # trained in place
                 log_every: int = 100,  # steps between progress lines
                 ) -> np.ndarray:  # the loss of every step
     "Train `model` in place for `steps` on `task_batches` under a fresh AdamW schedule; returns the loss of every step."
-    from paligemma.finetune import make_optimizer, train_step
     optimizer = make_optimizer(model, lr, steps, warmup=min(warmup, steps - 1), weight_decay=1e-4, b2=0.98)
     losses, start = [], time.time()
     for step, batch in zip(range(steps), task_batches(seed, batch_size, tokenizer, encoder, absent=absent)):
@@ -254,7 +255,6 @@ def train_tiny(tokenizer: Tokenizer,  # the shapes world's
 def load_tiny(dtype: jnp.dtype = jnp.float32,  # the weights' dtype once loaded (they are stored in bfloat16)
               ) -> tuple[PaliGemma, Tokenizer, VQVAEDecoder]:
     "The tiny shapes model shipped in the package: (model, tokenizer, mask decoder)."
-    from paligemma.checkpoints import load_checkpoint
     for path in (TINY_CHECKPOINT, TINY_TOKENIZER, TINY_VAE):
         if not path.is_file(): raise FileNotFoundError(f"the package's tiny model file is missing: {path}")
     model = load_checkpoint(TINY_CHECKPOINT, dtype=dtype, progress=False)
@@ -280,7 +280,6 @@ def evaluate(model: PaliGemma,  # the model to score
              batch_size: int = 100,  # scenes per generation batch
              ) -> dict:  # the scores by task, the answers, and the scenes and kinds asked about
     "Caption and count accuracy, box and mask IoU for present kinds, false positives for absent ones, on `n` scenes."
-    from paligemma.sampler import Sampler
     rng = np.random.default_rng(seed)
     S = model.config.image_size
     scenes = [random_scene(rng, S) for _ in range(n)]
@@ -338,9 +337,6 @@ def caption_confidence(model: PaliGemma,  # the tiny model, or another trained o
                        batch_size: int = 64,  # images per generation batch
                        ) -> np.ndarray:  # float32[B]
     "Mean log-probability per token (EOS included) of the greedy `caption en` answer to each image."
-    from paligemma.processor import Processor
-    from paligemma.sampler import Sampler
-    from paligemma.tokenizer import tokenize
     processor, sampler, scores = Processor(tokenizer, model.config.image_size), Sampler(model, tokenizer), []
     for start in range(0, len(images), batch_size):
         chunk = images[start:start + batch_size]

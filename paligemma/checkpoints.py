@@ -4,10 +4,12 @@
 
 # %% ../nbs/16_checkpoints.ipynb #9b06a8cd
 from __future__ import annotations
+import os
 from collections.abc import Callable, Mapping
 import jax
 import numpy as np
 from flax import nnx
+from jax.typing import DTypeLike
 from .model import PaliGemma, PaliGemmaConfig
 from .io import CheckpointError
 from .hub import resolve_checkpoint
@@ -18,7 +20,10 @@ from .formats.hf import read_hf
 __all__ = ['linear_resize_matrix', 'resample_posemb', 'at_image_size', 'load_checkpoint']
 
 # %% ../nbs/16_checkpoints.ipynb #c0a1b2c4
-def linear_resize_matrix(n_old: int, n_new: int) -> np.ndarray:  # float64[n_new, n_old]
+def linear_resize_matrix(
+    n_old: int,  # samples in
+    n_new: int,  # samples out
+) -> np.ndarray:  # float64[n_new, n_old]
     "Linear interpolation from `n_old` samples to `n_new`, end samples on end samples (`scipy.ndimage.zoom`, order 1)."
     x = np.arange(n_new) * ((n_old - 1) / (n_new - 1) if n_new > 1 else 0.0)  # output sample -> input coordinate
     lo = np.minimum(np.floor(x).astype(int), n_old - 1)
@@ -44,7 +49,7 @@ def resample_posemb(
 
 # %% ../nbs/16_checkpoints.ipynb #4c372e2a
 def at_image_size(
-    config: PaliGemmaConfig,
+    config: PaliGemmaConfig,  # the checkpoint's config
     shapes: Mapping[str, tuple[int, ...]],  # checkpoint name -> shape
     getters: Mapping[str, Callable[[], np.ndarray]],  # checkpoint name -> reader
     image_size: int,  # the resolution to run at: a multiple of the patch size
@@ -60,11 +65,11 @@ def at_image_size(
 
 
 def load_checkpoint(
-    path,  # big_vision `.npz`, a Hugging Face folder / `.safetensors` / `.safetensors.index.json`, `hf://`, `kaggle://`
+    path: str | os.PathLike,  # a big_vision `.npz`, a Hugging Face folder or file, `hf://...` or `kaggle://...`
     *,
     config: PaliGemmaConfig | None = None,  # inferred from the file (and its config.json) when None
-    dtype=None,  # parameter dtype; None keeps the file's
-    compute_dtype=None,  # activation dtype; float32 on CPU, else `dtype`
+    dtype: DTypeLike | None = None,  # parameter dtype; None keeps the file's
+    compute_dtype: DTypeLike | None = None,  # activation dtype; float32 on CPU, else `dtype`
     image_size: int | None = None,  # run at this resolution (position embeddings resampled); None: the checkpoint's
     progress: bool | None = None,  # a progress bar while loading; None: for models over 1 GB
     place: Callable[[nnx.Variable, np.ndarray], jax.Array] = device_put,  # where each array goes

@@ -104,7 +104,8 @@ def _reading(what: str, path, expected: str):
     try: yield
     except ValueError as e:
         message = str(e).replace("\n", " ")
-        raise ValueError(f"{what} {path}: {message}" + ("" if "expected" in message else f" (expected {expected})")) from None
+        if "expected" not in message: message += f" (expected {expected})"
+        raise ValueError(f"{what} {path}: {message}") from None
 
 
 def _load_checkpoint(what: str, path, **kw):
@@ -176,7 +177,8 @@ def _model_files(args) -> tuple[Path, Path, Path | None, bool]:
     from paligemma.saving import companion_paths
     vae = Path(args.vae) if args.vae else None
     if args.checkpoint is None:
-        if args.tokenizer is not None: raise ValueError("--tokenizer needs --checkpoint (the shipped model has its own)")
+        if args.tokenizer is not None:
+            raise ValueError("--tokenizer needs --checkpoint (the shipped model has its own)")
         ckpt, tok, vae = tiny_model.TINY_CHECKPOINT, tiny_model.TINY_TOKENIZER, vae or tiny_model.TINY_VAE
     else:
         if is_hub_uri(args.checkpoint) and args.tokenizer is None: tok = None  # say so before a long download
@@ -362,7 +364,9 @@ def _add_generate(commands) -> None:
     p.set_defaults(run=_generate)
 
 # %% ../nbs/37_cli.ipynb #088e90b0
-def read_jsonl(path) -> list[dict]:
+def read_jsonl(
+    path: str | Path,  # a JSON Lines file, one {"image", "prefix", "suffix"} object per line
+) -> list[dict]:  # {"image": a Path, "prefix", "suffix", "line": its line number} for each example
     "Examples `{image, prefix, suffix}` of a JSON Lines file; image paths resolved against the file's folder."
     import json
     path = Path(path)
@@ -413,7 +417,8 @@ def _finetune(args) -> int:
     images = _training_images(args, examples, Processor(tokenizer, model.config.image_size))
 
     def log(step: int, loss: float):
-        if step % args.log_every == 0 or step == args.steps - 1: print(f"step {step:5d}  loss {loss:.4f}", file=sys.stderr)
+        if step % args.log_every == 0 or step == args.steps - 1:
+            print(f"step {step:5d}  loss {loss:.4f}", file=sys.stderr)
     ft.finetune(model, tokenizer, [dict(e, image=images[e["image"]]) for e in examples], args.trainable,
                 steps=args.steps, lr=args.lr, batch_size=args.batch_size, warmup=args.warmup, max_len=args.max_len,
                 lora_rank=args.lora_rank or ft.DEFAULT_LORA_RANK, seed=args.seed, on_step=log)  # merges LoRA
@@ -496,7 +501,7 @@ def _run(argv, args) -> int:
         print(f"paligemma{' ' + args.command if args.command else ''}: error: {message}", file=sys.stderr)
         return 1
 
-
+# %% ../nbs/37_cli.ipynb #71251329
 def _exit_now(status: int) -> None:
     "End the process at once, after flushing what it printed: no interpreter teardown, no waiting for XLA's threads."
     for stream in (sys.stdout, sys.stderr):
@@ -516,9 +521,11 @@ def _no_lost_interrupts(hook):
     return unraisable
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    "Entry point of the `paligemma` command; returns the exit status (or, run as the command, ends the process on Ctrl-C)."
-    args, owner = argparse.Namespace(command=None, writes=[]), False  # `writes`: what the command writes, undone on Ctrl-C
+def main(
+    argv: Sequence[str] | None = None,  # the arguments, without the program's name (default: the command line's)
+) -> int:  # the exit status: 0, 1 (a file), 2 (a flag) or 130 (Ctrl-C)
+    "The `paligemma` command. Run as the command (no `argv`), it ends the process itself after Ctrl-C; called, returns."
+    args, owner = argparse.Namespace(command=None, writes=[]), False  # `writes`: what it writes, undone on Ctrl-C
     try:
         import threading
         owner = argv is None and threading.current_thread() is threading.main_thread()  # the command, not a caller

@@ -26,9 +26,9 @@ Reduction = Literal["tokens", "examples"]
 
 
 def cross_entropy(
-    logits,  # float[B, T, V]: logits[:, t] predict tokens[:, t + 1]
-    tokens,  # int[B, T]
-    loss_mask,  # [B, T]: nonzero where a token is a target (the suffix)
+    logits: jax.Array,  # float[B, T, V]: logits[:, t] predict tokens[:, t + 1]
+    tokens: jax.Array,  # int[B, T]
+    loss_mask: jax.Array,  # [B, T]: nonzero where a token is a target (the suffix)
     reduction: Reduction = "tokens",  # mean over target tokens, or mean over examples of their mean
 ) -> jax.Array:  # float32[]
     "Next-token cross-entropy on the tokens of `loss_mask`, log-softmax in float32."
@@ -47,10 +47,10 @@ BATCH_KEYS = ("images", "tokens", "input_mask", "mask_ar", "loss_mask")
 
 
 def loss_fn(
-    model: PaliGemma,
+    model: PaliGemma,  # any PaliGemma, trained or not
     batch: dict,  # images, tokens, input_mask, mask_ar, loss_mask (see above)
     *,
-    reduction: Reduction = "tokens",
+    reduction: Reduction = "tokens",  # "tokens": mean over target tokens; "examples": mean of each example's mean
 ) -> jax.Array:  # float32[]
     "Next-token cross-entropy of the suffix (`loss_mask`) of a batch of images and texts."
     missing = [k for k in BATCH_KEYS if k not in batch]
@@ -66,7 +66,8 @@ def _llm_attention(path, value) -> bool:
     return stacked_name(tuple(path))[0].startswith("llm/layers/attn/")  # either layout
 
 
-def trainable_filter(trainable: Trainable):
+def trainable_filter(trainable: Trainable,  # "all", "attention" or "lora"
+                     ):
     "The `nnx` filter of the parameters a fine-tune of kind `trainable` updates."
     if trainable == "all": return nnx.Param
     if trainable == "attention": return nnx.All(nnx.Param, nnx.Not(nnx.LoRAParam), _llm_attention)
@@ -74,12 +75,19 @@ def trainable_filter(trainable: Trainable):
     raise ValueError(f"trainable must be 'all', 'attention' or 'lora'; got {trainable!r}")
 
 
-def count_params(model: nnx.Module, trainable: Trainable = "all") -> int:
+def count_params(model: nnx.Module,  # a PaliGemma, possibly abstract (`nnx.eval_shape`) or with adapters
+                 trainable: Trainable = "all",  # which parameters to count
+                 ) -> int:
     "Number of parameters a fine-tune of kind `trainable` updates (works on abstract models)."
     return sum(math.prod(v.shape) for v in jax.tree.leaves(nnx.state(model, trainable_filter(trainable))))
 
 # %% ../nbs/23_finetune.ipynb #7fb0affd
-def cast_params(model: nnx.Module, trainable: Trainable, *, frozen_dtype=jnp.bfloat16, trainable_dtype=jnp.float32):
+def cast_params(model: nnx.Module,  # changed in place
+                trainable: Trainable,  # what will train: it stays in `trainable_dtype`
+                *,
+                frozen_dtype: jnp.dtype = jnp.bfloat16,  # storage of the parameters that do not train
+                trainable_dtype: jnp.dtype = jnp.float32,  # storage of the trained ones (and so of Adam's moments)
+                ):
     "Store the parameters outside `trainable` in `frozen_dtype` and those inside in `trainable_dtype`, in place."
     train = trainable_filter(trainable)
     for filt, dtype in ((nnx.All(nnx.Param, nnx.Not(train)), frozen_dtype), (train, trainable_dtype)):
@@ -87,16 +95,16 @@ def cast_params(model: nnx.Module, trainable: Trainable, *, frozen_dtype=jnp.bfl
 
 # %% ../nbs/23_finetune.ipynb #a314ae8c
 def make_optimizer(
-    model: nnx.Module,
+    model: nnx.Module,  # the model to train (with its adapters, if any)
     lr: float,  # peak learning rate
     steps: int,  # total number of steps, warmup included; the rate reaches 0 there
     *,
-    warmup: int = 0,
+    warmup: int = 0,  # steps of linear warmup from 0 to `lr`
     weight_decay: float = 0.0,  # decoupled (AdamW), multiplied by the learning rate
     clip_norm: float | None = 1.0,  # clip gradients to this global norm; None: no clipping
-    b1: float = 0.9,
-    b2: float = 0.999,
-    wrt=nnx.Param,  # the trained parameters: `trainable_filter(...)`
+    b1: float = 0.9,  # Adam's decay of the first moment (the mean gradient)
+    b2: float = 0.999,  # Adam's decay of the second moment (the mean squared gradient)
+    wrt: nnx.filterlib.Filter = nnx.Param,  # the trained parameters: `trainable_filter(...)`
 ) -> nnx.Optimizer:
     "AdamW with linear warmup and cosine decay, after global-norm clipping, over the parameters of `wrt`."
     if not 0 <= warmup < steps: raise ValueError(f"need 0 <= warmup < steps; got warmup={warmup}, steps={steps}")
@@ -129,15 +137,15 @@ DEFAULT_LORA_ALPHA: float | None = None  # None: alpha = rank, a scale of 1
 
 def finetune(
     model: PaliGemma,  # trained in place; LoRA adapters are merged into it before returning
-    tokenizer: Tokenizer,
+    tokenizer: Tokenizer,  # the model's tokenizer
     examples: Sequence[dict],  # {"image": float32[S, S, 3] in [-1, 1], "prefix": str, "suffix": str}
-    trainable: Trainable,
+    trainable: Trainable,  # what trains: "all", "attention" or "lora"
     *,
-    steps: int = 200,
+    steps: int = 200,  # optimizer steps (not epochs)
     lr: float | None = None,  # peak learning rate; None: DEFAULT_LR[trainable]
-    batch_size: int = 8,
+    batch_size: int = 8,  # examples per step, drawn without replacement within an epoch
     warmup: int | None = None,  # None: steps // 10
-    lora_rank: int = DEFAULT_LORA_RANK,
+    lora_rank: int = DEFAULT_LORA_RANK,  # rank of the adapters, for "lora"
     lora_alpha: float | None = DEFAULT_LORA_ALPHA,  # LoRA scale alpha / rank; None: 1
     max_len: int | None = None,  # text tokens per example; None: the longest example's
     seed: int = 0,  # the adapters' initialisation and the order of the examples

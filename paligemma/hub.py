@@ -6,8 +6,10 @@
 from __future__ import annotations
 import contextlib
 import importlib
+import os
 from pathlib import Path
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 from .io import CheckpointError
 
 # %% auto #0
@@ -19,7 +21,9 @@ class HubError(CheckpointError):
     "An `hf://` or `kaggle://` checkpoint that cannot be fetched: missing extra, no access, offline and not cached."
 
 
-def is_hub_uri(path) -> bool:
+def is_hub_uri(
+    path: str | os.PathLike,  # a local path or a hub URI
+) -> bool:
     "Whether `path` names a checkpoint on a hub (`hf://...`, `kaggle://...`) rather than a local path."
     return isinstance(path, str) and path.startswith(("hf://", "kaggle://"))
 
@@ -29,7 +33,9 @@ def _require(module: str, extra: str, uri: str):
     except ImportError: raise HubError(f"{uri} needs the {module} package: pip install 'paligemma[{extra}]'") from None
 
 
-def parse_hf_uri(uri: str) -> tuple[str, str | None, str | None]:  # (repo id, revision or None, file or None)
+def parse_hf_uri(
+    uri: str,  # `hf://ORG/NAME[@REVISION][/FILE]`
+) -> tuple[str, str | None, str | None]:  # (repo id, revision or None, file or None)
     "Split `hf://ORG/NAME[@REVISION][/FILE]`."
     parts = uri.removeprefix("hf://").split("/")
     name, _, revision = parts[1].partition("@") if len(parts) > 1 else ("", "", "")
@@ -64,7 +70,10 @@ def _hf_errors(uri: str, repo: str, file: str | None = None):
     except OSError as e: raise HubError(f"{uri}: cannot download ({type(e).__name__}: {e})") from None
 
 
-def hf_snapshot(uri: str, patterns=("config.json", "*.safetensors", "*.safetensors.index.json")) -> Path:
+def hf_snapshot(
+    uri: str,  # `hf://ORG/NAME[@REVISION]`
+    patterns: tuple[str, ...] = ("config.json", "*.safetensors", "*.safetensors.index.json"),  # the files to fetch
+) -> Path:
     "A local folder with the files of `hf://ORG/NAME[@REVISION]` matching `patterns`, from huggingface_hub's cache."
     hub = _require("huggingface_hub", "hf", uri)
     repo, revision, _ = parse_hf_uri(uri)
@@ -72,7 +81,10 @@ def hf_snapshot(uri: str, patterns=("config.json", "*.safetensors", "*.safetenso
         return Path(hub.snapshot_download(repo, revision=revision, allow_patterns=list(patterns)))
 
 
-def hf_file(uri: str, filename: str | None = None) -> Path:
+def hf_file(
+    uri: str,  # `hf://ORG/NAME[@REVISION][/FILE]`
+    filename: str | None = None,  # the file, when the URI does not name one
+) -> Path:
     "The local copy of one file: `hf://ORG/NAME[@REVISION]/FILE`, or `filename` in `hf://ORG/NAME[@REVISION]`."
     hub = _require("huggingface_hub", "hf", uri)
     repo, revision, file = parse_hf_uri(uri)
@@ -84,12 +96,18 @@ def hf_file(uri: str, filename: str | None = None) -> Path:
 _NPZ_SUFFIX_DTYPES = {".bf16.npz": "bfloat16", ".b16.npz": "bfloat16", ".f16.npz": "float16"}
 
 
-def npz_file_dtype(name: str) -> str:
+def npz_file_dtype(
+    name: str,  # a file name, e.g. `paligemma2-3b-pt-224.b16.npz`
+) -> str:
     "The dtype a big_vision checkpoint's file name announces: `.bf16.npz`/`.b16.npz`, `.f16.npz`, else float32."
     return next((d for s, d in _NPZ_SUFFIX_DTYPES.items() if name.endswith(s)), "float32")
 
 
-def pick_npz(folder, dtype=None, source: str | None = None) -> Path:
+def pick_npz(
+    folder: str | os.PathLike,  # a downloaded folder
+    dtype: DTypeLike | None = None,  # the copy to take when there are several; None: float32
+    source: str | None = None,  # the URI it came from, for errors; None: the folder
+) -> Path:
     "The checkpoint in a downloaded folder: its only `.npz`, or of several copies the one in `dtype` (or float32)."
     files, source = sorted(Path(folder).rglob("*.npz")), source or str(folder)
     if not files: raise HubError(f"{source}: the download holds no .npz checkpoint")
@@ -101,7 +119,9 @@ def pick_npz(folder, dtype=None, source: str | None = None) -> Path:
                    f"e.g. {source}/{files[0].name}")
 
 # %% ../nbs/14_hub.ipynb #9f90e806
-def parse_kaggle_uri(uri: str) -> tuple[str, str | None]:  # (model handle, file or None)
+def parse_kaggle_uri(
+    uri: str,  # `kaggle://OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION][/FILE.npz]`
+) -> tuple[str, str | None]:  # (model handle, file or None)
     "Split `kaggle://OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION][/FILE.npz]`."
     parts = uri.removeprefix("kaggle://").split("/")
     file = parts.pop() if parts[-1].endswith(".npz") else None
@@ -128,7 +148,10 @@ def _kaggle_message(uri: str, handle: str, e: Exception) -> str:
     return f"{uri}: the Kaggle download failed ({kind}: {str(e).splitlines()[0] if str(e) else 'no message'})"
 
 
-def kaggle_npz(uri: str, dtype=None) -> Path:
+def kaggle_npz(
+    uri: str,  # `kaggle://HANDLE[/FILE.npz]`
+    dtype: DTypeLike | None = None,  # the copy to take when the variation holds several; None: float32
+) -> Path:
     "The local `.npz` of `kaggle://HANDLE[/FILE.npz]`, downloaded once into kagglehub's cache."
     kagglehub = _require("kagglehub", "kaggle", uri)
     handle, file = parse_kaggle_uri(uri)
@@ -137,7 +160,11 @@ def kaggle_npz(uri: str, dtype=None) -> Path:
     return got if got.is_file() else pick_npz(got, dtype, uri)
 
 # %% ../nbs/14_hub.ipynb #4c372e2a
-def resolve_checkpoint(path, *, dtype=None) -> Path:
+def resolve_checkpoint(
+    path: str | os.PathLike,  # a local path, `hf://...` or `kaggle://...`
+    *,
+    dtype: DTypeLike | None = None,  # of several copies on Kaggle, the one in this dtype; None: float32
+) -> Path:
     "A local path for a checkpoint: local paths as given; `hf://` and `kaggle://` fetched through their hub's cache."
     if not is_hub_uri(path): return Path(path)
     if path.startswith("kaggle://"): return kaggle_npz(path, dtype)
@@ -149,8 +176,10 @@ def resolve_checkpoint(path, *, dtype=None) -> Path:
     return folder
 
 # %% ../nbs/14_hub.ipynb #r7c0e1a2
-def resolve_tokenizer(path) -> Path:
-    "A local SentencePiece file: a local path as given, or `hf://ORG/NAME[@REVISION][/FILE]` (default tokenizer.model)."
+def resolve_tokenizer(
+    path: str | os.PathLike,  # a local `.model` file, or `hf://ORG/NAME[@REVISION][/FILE]`
+) -> Path:
+    "A local SentencePiece file: a local path as given, or one fetched from Hugging Face (default `tokenizer.model`)."
     if isinstance(path, str) and path.startswith("kaggle://"):
         raise HubError(f"{path}: Kaggle's PaliGemma models hold no tokenizer; use big_vision's "
                        "gs://big_vision/paligemma_tokenizer.model, or hf://google/paligemma-3b-pt-224")

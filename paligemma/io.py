@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 import ml_dtypes
 import numpy as np
+from numpy.typing import DTypeLike
 
 # %% auto #0
 __all__ = ['CheckpointError', 'write_atomic', 'npz_dtype', 'bf16_view']
@@ -32,12 +33,16 @@ def write_atomic(
         for tmp in partial: tmp.unlink(missing_ok=True)
 
 # %% ../nbs/08_io.ipynb #f9b81e93
-def npz_dtype(dtype) -> np.dtype:
+def npz_dtype(
+    dtype: DTypeLike,  # a dtype as an `.npy` header stores it, e.g. `np.dtype('V2')`
+) -> np.dtype:
     "The dtype an `.npz` member holds: bfloat16 for numpy's 2-byte void `|V2`, else the dtype as stored."
     dtype = np.dtype(dtype)
     return np.dtype(ml_dtypes.bfloat16) if dtype.kind == "V" and dtype.itemsize == 2 else dtype
 
 
-def bf16_view(a: np.ndarray) -> np.ndarray:
+def bf16_view(
+    a: np.ndarray,  # an array as `np.load` returns it from an `.npz`
+) -> np.ndarray:
     "An array read from an `.npz`, its void `|V2` viewed as the bfloat16 it was saved from (other dtypes as they are)."
     return a.view(npz_dtype(a.dtype))

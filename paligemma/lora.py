@@ -5,6 +5,7 @@
 # %% ../nbs/22_lora.ipynb #6bca5dc3
 from __future__ import annotations
 import math
+import jax
 import jax.numpy as jnp
 from flax import nnx
 from .gemma.layers import Attention, Einsum, FeedForward
@@ -15,15 +16,20 @@ __all__ = ['LoRA', 'LoRAEinsum', 'add_lora', 'merge_lora']
 # %% ../nbs/22_lora.ipynb #469fa1d4
 class LoRA(nnx.Module):
     "A rank-`rank` update `alpha / rank * einsum(a, b)` to a weight whose trailing axes are named by `axes`."
-    def __init__(self, shape: tuple[int, ...],  # the adapted weight's shape, leading (e.g. layer) axes included
+    def __init__(self,
+                 shape: tuple[int, ...],  # the adapted weight's shape, leading (e.g. layer) axes included
                  axes: str,  # letters of the weight's trailing axes, e.g. 'NDH'
                  inputs: str,  # the letters contracted with the activations, e.g. 'D'
-                 rank: int, *,
-                 groups: str = "",  # letters of axes that index separate matrices, e.g. 'G' in 'GKDH'
+                 rank: int,  # r: the factors' inner size, so the update has rank at most r
+                 *,
+                 groups: str = "",  # letters of axes that index separate matrices, e.g. 'C' in 'CKDH'
                  alpha: float | None = None,  # the update is scaled by alpha / rank; None: alpha = rank
-                 param_dtype=jnp.float32, rngs: nnx.Rngs):
+                 param_dtype: jnp.dtype = jnp.float32,  # the factors' dtype, whatever the frozen weight's
+                 rngs: nnx.Rngs,  # draws the initial A
+                 ):
         if not (axes.isalpha() and axes.isupper() and len(set(axes)) == len(axes)) or len(axes) > len(shape):
-            raise ValueError(f"LoRA: axes must be distinct capital letters, one per trailing axis of {shape}; got {axes!r}")
+            raise ValueError(f"LoRA: axes must be distinct capital letters, one per trailing axis of {shape}; "
+                             f"got {axes!r}")
         if not inputs or set(inputs + groups) - set(axes) or set(inputs) & set(groups):
             raise ValueError(f"LoRA: inputs {inputs!r} and groups {groups!r} must be disjoint letters of {axes!r}")
         if not isinstance(rank, int) or rank < 1: raise ValueError(f"LoRA: rank must be a positive int; got {rank!r}")
@@ -39,11 +45,15 @@ class LoRA(nnx.Module):
         self.b = nnx.LoRAParam(jnp.zeros((*lead, *(size[c] for c in b_axes)), param_dtype))  # zero: starts unchanged
         self.scale = (rank if alpha is None else alpha) / rank
 
-    def delta(self):  # -> the weight's shape, float32 (or the factors' dtype)
+    def delta(self) -> jax.Array:  # the weight's shape, in the factors' dtype (float32)
         "The update added to the weight (for merging)."
         return self.scale * jnp.einsum(self.eqn, self.a[...], self.b[...])
 
-    def __call__(self, x, x_axes: str, out_axes: str):
+    def __call__(self,
+                 x: jax.Array,  # activations whose axes are `x_axes`
+                 x_axes: str,  # einsum letters of `x`: the weight's `inputs` and batch letters, e.g. 'MD'
+                 out_axes: str,  # letters of the result: the groups, the batch letters and the outputs, e.g. 'MF'
+                 ) -> jax.Array:  # the low-rank path, in `x`'s dtype
         "The low-rank path `alpha / rank * x a b` for activations `x` [x_axes], as [out_axes], in `x`'s dtype."
         batch = "".join(c for c in x_axes if c not in self.inputs)
         h = jnp.einsum(f"{x_axes},{self.a_axes}->{self.groups}{batch}r", x, self.a[...].astype(x.dtype))
@@ -53,20 +63,27 @@ class LoRA(nnx.Module):
 # %% ../nbs/22_lora.ipynb #baa05074
 class LoRAEinsum(nnx.Module):
     "An `Einsum`, frozen, and a rank-`rank` adapter of its weight: `x @ w + alpha / rank * (x a) b`."
-    def __init__(self, base: Einsum, rank: int, *,
+    def __init__(self,
+                 base: Einsum,  # the projection to adapt; its weight stays as it is
+                 rank: int,  # r, the adapter's rank
+                 *,
                  alpha: float | None = None,  # the update is scaled by alpha / rank; None: alpha = rank
-                 rngs: nnx.Rngs):
+                 rngs: nnx.Rngs,  # draws the adapter's initial A
+                 ):
         groups = "C" if "C" in base.axes else ""  # the separate matrices of a fused weight each get their own
         self.base = base
         self.lora = LoRA(base.w.shape, base.axes, base.inputs, rank, groups=groups, alpha=alpha, rngs=rngs)
 
-    def __call__(self, x):  # [M, *inputs] -> [*leading, M, *outputs], as `base`
+    def __call__(self,
+                 x: jax.Array,  # [M, *inputs], as `base` takes it
+                 ) -> jax.Array:  # [*leading, M, *outputs], as `base` returns it
+        "`base(x)` plus the adapter's low-rank path."
         axes, inputs = self.base.axes, self.base.inputs
         i = axes.index(inputs)
         low_rank = self.lora(x.astype(self.base.dtype), "M" + inputs, axes[:i] + "M" + axes[i + len(inputs):])
         return self.base(x) + low_rank
 
-    def merged(self) -> Einsum:
+    def merged(self) -> Einsum:  # `base`, updated in place
         "`base`, its weight now `w + delta` (in the weight's dtype)."
         w = self.base.w
         w[...] = (w[...] + self.lora.delta()).astype(w.dtype)
@@ -82,9 +99,10 @@ def _projections(module: nnx.Module, mlp: bool = True) -> list[tuple[nnx.Module,
 
 def add_lora(
     module: nnx.Module,  # a PaliGemma, a Gemma Transformer, a block or one layer; stacked or a list of blocks
-    rank: int, *,
+    rank: int,  # r, the adapters' rank
+    *,
     alpha: float | None = None,  # the update is scaled by alpha / rank; None: alpha = rank
-    rngs: nnx.Rngs,
+    rngs: nnx.Rngs,  # draws the adapters' initial A
     mlp: bool = True,  # adapt the feed-forward projections too, not only the attention ones
 ):
     "Wrap every Gemma attention (and feed-forward) projection in `module` in a rank-`rank` `LoRAEinsum`, in place."
@@ -95,7 +113,8 @@ def add_lora(
     for layer, name, p in found: setattr(layer, name, LoRAEinsum(p, rank, alpha=alpha, rngs=rngs))
 
 
-def merge_lora(module: nnx.Module):
+def merge_lora(module: nnx.Module,  # a module `add_lora` adapted (anything else is left as it is)
+               ):
     "Fold every LoRA adapter in `module` into its weight (in the weight's dtype), leaving plain `Einsum`s, in place."
     for layer, name, p in _projections(module):
         if isinstance(p, LoRAEinsum): setattr(layer, name, p.merged())

@@ -6,10 +6,12 @@
 from __future__ import annotations
 import dataclasses
 import numbers
+from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.typing import ArrayLike, DTypeLike
 from .gemma.transformer import GemmaConfig, Transformer
 from .vit.model import ViTConfig, ViT
 
@@ -22,9 +24,9 @@ class PaliGemmaConfig:
     """A PaliGemma model: its vision encoder, its decoder and its image resolution.
 
     The number of image tokens is derived from them (`num_image_tokens`), never stored."""
-    vit: ViTConfig
-    llm: GemmaConfig
-    image_size: int = 224
+    vit: ViTConfig  # the SigLIP image encoder
+    llm: GemmaConfig  # the Gemma decoder
+    image_size: int = 224  # S: the model reads S x S images
 
     def __post_init__(self):
         if self.image_size % self.vit.patch_size:
@@ -36,7 +38,12 @@ class PaliGemmaConfig:
         "P: one token per patch, (image_size / patch_size)^2."
         return (self.image_size // self.vit.patch_size) ** 2
 
-    def replace(self, **overrides) -> PaliGemmaConfig: return dataclasses.replace(self, **overrides)
+    def replace(
+        self,
+        **overrides: Any,  # new values of fields, e.g. `image_size=448`
+    ) -> PaliGemmaConfig:  # a new config, validated like the first
+        "A copy with some fields replaced (checked again)."
+        return dataclasses.replace(self, **overrides)
 
     @classmethod
     def names(cls) -> list[str]:
@@ -44,7 +51,11 @@ class PaliGemmaConfig:
         return sorted(_PRESETS)
 
     @classmethod
-    def from_name(cls, name: str, **overrides) -> PaliGemmaConfig:
+    def from_name(
+        cls,
+        name: str,  # a preset, e.g. `'paligemma-3b-224'` (see `names()`)
+        **overrides: Any,  # fields to replace in the preset, e.g. `image_size=448`
+    ) -> PaliGemmaConfig:  # the preset, with the overrides
         "A named preset, e.g. `'paligemma-3b-224'`; keyword overrides replace top-level fields."
         if name not in _PRESETS:
             raise ValueError(f"unknown PaliGemma preset {name!r}; known: {', '.join(sorted(_PRESETS))}")
@@ -61,9 +72,9 @@ _PRESETS = {
 
 # %% ../nbs/07_model.ipynb #26f6b385
 def make_attn_mask(
-    input_mask,  # bool[B, T]: True for real tokens, False for padding
-    mask_ar,  # int[B, T]: 0 = attends and is attended within its block, 1 = starts a new causal step
-):  # -> bool[B, T, T], [b, query, key]
+    input_mask: ArrayLike,  # bool[B, T]: True for real tokens, False for padding
+    mask_ar: ArrayLike,  # int[B, T]: 0 = attends and is attended within its block, 1 = starts a new causal step
+) -> jax.Array:  # bool[B, T, T], [b, query, key]
     """Attention mask from big_vision's two token arrays; each query sees keys of its own or earlier blocks.
 
     Examples, one row per query, for the token pattern of `mask_ar`:
@@ -79,18 +90,20 @@ def make_attn_mask(
     return visible & input_mask[:, None, :] & input_mask[:, :, None]
 
 # %% ../nbs/07_model.ipynb #674343a7
-def is_concrete(x) -> bool:
+def is_concrete(
+    x: Any,  # a number, an array, or a value traced inside `jax.jit`
+) -> bool:
     "Whether `x` is a number or array known now, not one traced inside `jax.jit` (nor a placeholder jax puts in)."
     return isinstance(x, (numbers.Number, np.ndarray, np.generic, jax.Array)) and not isinstance(x, jax.core.Tracer)
 
 
 def check_inputs(
-    config: PaliGemmaConfig,
-    images,  # float32[B, S, S, 3] in [-1, 1], or None
-    tokens,  # int[B, T], or None
-    input_mask=None,  # bool[B, T], or None
-    mask_ar=None,  # int[B, T], or None
-):
+    config: PaliGemmaConfig,  # the model the inputs are for
+    images: ArrayLike | None,  # float32[B, S, S, 3] in [-1, 1], or None
+    tokens: ArrayLike | None,  # int[B, T], or None
+    input_mask: ArrayLike | None = None,  # bool[B, T], or None
+    mask_ar: ArrayLike | None = None,  # int[B, T], or None
+) -> None:
     "Raise a one-line error when the model's inputs have the wrong shape, dtype or (when concrete) values."
     S = config.image_size
     if images is not None:
@@ -124,18 +137,34 @@ def check_inputs(
 # %% ../nbs/07_model.ipynb #a878321b
 class PaliGemma(nnx.Module):
     "PaliGemma: SigLIP image tokens and Gemma text embeddings in one prefix-LM sequence."
-    def __init__(self, config: PaliGemmaConfig, *, rngs: nnx.Rngs, dtype=jnp.float32, param_dtype=jnp.float32):
+    def __init__(
+        self,
+        config: PaliGemmaConfig,  # both towers and the image size
+        *,
+        rngs: nnx.Rngs,  # random streams for the initial weights
+        dtype: DTypeLike = jnp.float32,  # compute dtype of the matmuls
+        param_dtype: DTypeLike = jnp.float32,  # dtype of the weights (bfloat16 for the official checkpoints)
+    ):
         self.config = config
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         self.img = ViT(config.vit, config.image_size, config.llm.width, **kw)
         self.llm = Transformer(config.llm, **kw)
 
-    def embed_image(self, images):  # float32[B, S, S, 3] in [-1, 1] -> [B, P, D]
+    def embed_image(
+        self,
+        images: jax.Array,  # float32[B, S, S, 3] in [-1, 1]
+    ) -> jax.Array:  # [B, P, D]
         "Image tokens at the decoder width (not scaled by sqrt(D), unlike text embeddings)."
         check_inputs(self.config, images, None)
         return self.img(images)
 
-    def embed(self, images, tokens, input_mask=None, mask_ar=None):
+    def embed(
+        self,
+        images: jax.Array,  # float32[B, S, S, 3] in [-1, 1]
+        tokens: jax.Array,  # int32[B, T]
+        input_mask: jax.Array | None = None,  # bool[B, T]; default: every token is real
+        mask_ar: jax.Array | None = None,  # int[B, T]; default: every token in the prefix
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:  # x [B, P + T, D], mask bool[B, P + T, P + T], positions [B, P + T]
         "The decoder's input sequence `[B, P + T, D]` with its attention mask and positions."
         B, T = tokens.shape
         P = self.config.num_image_tokens
@@ -149,11 +178,11 @@ class PaliGemma(nnx.Module):
 
     def __call__(
         self,
-        images,  # float32[B, S, S, 3] in [-1, 1]
-        tokens,  # int32[B, T], left-aligned, padding at the end
-        input_mask=None,  # bool[B, T]; default: every token is real
-        mask_ar=None,  # int[B, T]; 0 = prefix (full attention), 1 = suffix (causal); default: all prefix
-    ):  # -> float32[B, T, V] logits of the text positions, Gemma 2's final soft cap included
+        images: jax.Array,  # float32[B, S, S, 3] in [-1, 1]
+        tokens: jax.Array,  # int32[B, T], left-aligned, padding at the end
+        input_mask: jax.Array | None = None,  # bool[B, T]; default: every token is real
+        mask_ar: jax.Array | None = None,  # int[B, T]; 0: prefix (bidirectional), 1: suffix (causal); default: all 0
+    ) -> jax.Array:  # float32[B, T, V] logits of the text positions, Gemma 2's final soft cap included
         "Text logits for an image and its tokens under the prefix-LM mask."
         check_inputs(self.config, images, tokens, input_mask, mask_ar)
         x, mask, positions = self.embed(images, tokens, input_mask, mask_ar)
@@ -161,6 +190,8 @@ class PaliGemma(nnx.Module):
         return self.llm.logits(pre_logits[:, self.config.num_image_tokens:])
 
 # %% ../nbs/07_model.ipynb #1b0bccb2
-def param_count(model: nnx.Module) -> int:
+def param_count(
+    model: nnx.Module,  # a model, or its abstract copy
+) -> int:
     "Number of parameters (works on abstract models from `nnx.eval_shape`)."
     return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))

@@ -14,12 +14,17 @@ __all__ = ['K_MASK', 'axis_names', 'param', 'stored_as', 'attend', 'stacked', 's
            'loop_layers', 'record']
 
 # %% ../nbs/01_nn.ipynb #2195f9a9
-def axis_names(*names) -> dict:
+def axis_names(
+    *names: str | None,  # one logical name per axis of the parameter, None for an axis without one
+) -> dict:  # metadata for a flax layer's `kernel_metadata=` / `bias_metadata=`
     "Variable metadata giving each axis of a parameter a logical name, e.g. `axis_names('embed', 'mlp')`."
     return dict(out_sharding=names, eager_sharding=False)  # not eager: nothing is placed until it is asked for
 
 
-def param(value, names: tuple) -> nnx.Param:
+def param(
+    value: jax.Array,  # the parameter's initial array
+    names: tuple[str | None, ...],  # one logical name per axis of `value`
+) -> nnx.Param:
     "A parameter whose axes have the logical `names`."
     return nnx.Param(value, **axis_names(*names))
 
@@ -150,6 +155,10 @@ def loop_layers(
     return x, ys
 
 # %% ../nbs/01_nn.ipynb #d2ec2292
-def record(module: nnx.Module, name: str, value):
+def record(
+    module: nnx.Module,  # the layer the value belongs to; the recording keeps it under this module's path
+    name: str,  # the value's name, e.g. 'weights'
+    value: jax.Array,  # what to hand over
+) -> None:
     "Hand `value` to a recording in progress (`nnx.capture` of `nnx.Intermediate`); without one, do nothing."
     if hasattr(module, "__captures__"): module.sow(nnx.Intermediate, name, value)  # flax's mark of a capture

@@ -57,7 +57,9 @@ def _read_image(path: Path) -> np.ndarray:  # -> uint8[H, W, 3]
     except (ValueError, Image.DecompressionBombError) as e: raise ValueError(f"{why}: {e}") from None
 
 
-def to_rgb_uint8(image) -> np.ndarray:  # -> uint8[H, W, 3]
+def to_rgb_uint8(
+    image: Image.Image | np.ndarray | str | os.PathLike,  # a PIL image, an array (HWC or HW) or an image file's path
+) -> np.ndarray:  # uint8[H, W, 3]
     "A PIL image, an HWC array or an image file path as 8-bit RGB pixels, upright."
     if isinstance(image, (str, os.PathLike)): return _read_image(Path(image))
     if isinstance(image, Image.Image):
@@ -72,7 +74,8 @@ def to_rgb_uint8(image) -> np.ndarray:  # -> uint8[H, W, 3]
     if x.dtype == np.uint8: return np.ascontiguousarray(x)
     if x.dtype.kind in "iu":
         lo, hi = int(x.min()), int(x.max())
-        if lo < 0 or hi > 255: raise ValueError(f"to_rgb_uint8: integer pixels must be in [0, 255]; got [{lo}, {hi}]")
+        if lo < 0 or hi > 255:
+            raise ValueError(f"to_rgb_uint8: integer pixels must be in [0, 255]; got [{lo}, {hi}]")
         return x.astype(np.uint8)
     if x.dtype.kind != "f": raise TypeError(f"to_rgb_uint8: pixels must be integers or floats; got dtype {x.dtype}")
     if not np.isfinite(x).all(): raise ValueError("to_rgb_uint8: float pixels contain NaN or infinity")
@@ -103,7 +106,7 @@ def _bilinear(x: np.ndarray, size: int) -> np.ndarray:  # uint8[H, W, C] -> floa
 
 
 def resize_image(
-    pixels,  # uint8[H, W, 3]
+    pixels: np.ndarray,  # uint8[H, W, 3]
     size: int,  # S
     resample: str = "bilinear",  # "bilinear": big_vision (no antialias); "bicubic": transformers' SiglipImageProcessor
 ) -> np.ndarray:  # float32[S, S, 3] in [-1, 1]
@@ -120,7 +123,7 @@ def resize_image(
 @dataclasses.dataclass(frozen=True)
 class Processor:
     "Images and texts to model inputs: float32[B, S, S, 3] in [-1, 1], tokens and masks."
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer  # PaliGemma's tokenizer
     image_size: int  # S, the model's resolution
     resample: str = "bilinear"  # "bilinear": as PaliGemma was trained (big_vision); "bicubic": as transformers
 
@@ -130,23 +133,27 @@ class Processor:
         if self.resample not in RESAMPLE:
             raise ValueError(f"Processor: resample must be one of {RESAMPLE}; got {self.resample!r}")
 
-    def image(self, image) -> np.ndarray:  # -> float32[S, S, 3]
+    def image(
+        self,
+        image: Image.Image | np.ndarray | str | os.PathLike,  # one image, as `to_rgb_uint8` takes it
+    ) -> np.ndarray:  # float32[S, S, 3]
         "One image (PIL, array or path) resized and scaled to [-1, 1]."
         return resize_image(to_rgb_uint8(image), self.image_size, self.resample)
 
     def __call__(
         self,
-        images,  # B images: a list of PIL images, arrays or paths, or an array [B, H, W, C]
+        images: Sequence | np.ndarray,  # B images: a list of PIL images, arrays or paths, or an array [B, H, W, C]
         prefixes: Sequence[str],  # B prompts
         suffixes: Sequence[str] | None = None,  # B answers (training); None for inference
         max_len: int | None = None,  # T; see `tokenize`
-        truncate: bool = False,
+        truncate: bool = False,  # cut answers that do not fit `max_len` instead of raising
     ) -> dict[str, np.ndarray]:  # images, tokens, input_mask, mask_ar, loss_mask
         "Model inputs for a batch of images and texts."
         if isinstance(images, (str, os.PathLike, Image.Image)) or getattr(images, "ndim", 4) != 4:
             raise TypeError(f"Processor: images must be a list of images (or an array [B, H, W, C]), one per prefix; "
                             f"got a single {type(images).__name__}")
-        if isinstance(prefixes, str): raise TypeError("Processor: prefixes must be a list of str, one per image; got a str")
+        if isinstance(prefixes, str):
+            raise TypeError("Processor: prefixes must be a list of str, one per image; got a str")
         if len(images) != len(prefixes):
             raise ValueError(f"Processor: {len(images)} images but {len(prefixes)} prefixes")
         text = tokenize(self.tokenizer, prefixes, suffixes, max_len=max_len, truncate=truncate)

@@ -4,12 +4,15 @@
 
 # %% ../nbs/17_saving.ipynb #38c22480
 from __future__ import annotations
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 from .model import PaliGemma
+from .tokenizer import Tokenizer
 from .io import CheckpointError, write_atomic
 from .formats.bigvision import npz_arrays, npz_writer
 from .formats.hf import hf_writes
@@ -29,7 +32,9 @@ def _format_for(path: Path, format: str | None) -> str:
     return format
 
 
-def companion_paths(path) -> dict[str, Path]:
+def companion_paths(
+    path: str | os.PathLike,  # a checkpoint: a `.npz` file or a Hugging Face folder
+) -> dict[str, Path]:
     "Where a checkpoint's `tokenizer` and mask `vae` files belong: beside a `.npz`, inside a Hugging Face folder."
     path = Path(path)
     if path.suffix == ".npz":
@@ -51,14 +56,14 @@ def _companions(path: Path, tokenizer, vae) -> list[tuple[Path, Callable[[Path],
 
 # %% ../nbs/17_saving.ipynb #5a7ec4e0
 def save_checkpoint(
-    model: PaliGemma,
-    path,  # `.npz` file (big_vision), or a folder (Hugging Face)
+    model: PaliGemma,  # the model to save
+    path: str | os.PathLike,  # `.npz` file (big_vision), or a folder (Hugging Face)
     format: str | None = None,  # "npz" or "safetensors"; None: from `path`
-    dtype=None,  # parameter dtype to write; None keeps each parameter's
+    dtype: DTypeLike | None = None,  # parameter dtype to write; None keeps each parameter's
     *,
     overwrite: bool = False,  # replace an existing file, or write into a non-empty folder
-    tokenizer=None,  # SentencePiece `.model` file (or `Tokenizer`) to keep with the weights
-    vae=None,  # mask VQ-VAE `.npz` to keep with the weights
+    tokenizer: Tokenizer | str | os.PathLike | None = None,  # SentencePiece `.model` file (or `Tokenizer`) to keep
+    vae: str | os.PathLike | None = None,  # mask VQ-VAE `.npz` to keep with the weights
 ) -> Path:
     "Save a `PaliGemma` as a big_vision `.npz` or a Hugging Face safetensors folder, one tensor at a time."
     path = Path(path)

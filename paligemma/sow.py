@@ -10,7 +10,8 @@ import jax.numpy as jnp
 from flax import nnx, struct
 from .gemma.cache import KVCache, extend
 from .model import PaliGemma
-from .sampler import Sampler, SamplerOutput, cache_length, prefill_prompts
+from .sampler import Sampler, SamplerOutput, Strategy, cache_length, prefill_prompts
+from .tokenizer import Tokenizer
 
 # %% auto #0
 __all__ = ['SowConfig', 'logit_lens', 'records', 'recorded_forward', 'RecordedOutput', 'RecordingSampler']
@@ -51,14 +52,22 @@ def _by_path(sown) -> dict[str, jax.Array]:
     return out
 
 
-def logit_lens(llm: nnx.Module, stream, k: int) -> tuple[jax.Array, jax.Array]:  # [L+1, B, T, D] -> 2 x [L+1, B, T, k]
-    "The `k` best tokens (logits, int32 ids) of every residual of the decoder `llm`, read out as if it were the last."
+def logit_lens(
+    llm: nnx.Module,  # the decoder: its final norm and tied embedding read each residual out
+    stream: jax.Array,  # [L+1, B, T, D]: the residual stream entering the first block, then after each block
+    k: int,  # how many of the best tokens to keep at each position
+) -> tuple[jax.Array, jax.Array]:  # their logits and int32 token ids, each [L+1, B, T, k]
+    "The `k` best tokens of every residual of the decoder `llm`, read out as if it were the last."
     values, tokens = jax.lax.map(lambda r: jax.lax.top_k(llm.embedder.decode(llm.final_norm(r)), k), stream)
     return values, tokens.astype(jnp.int32)  # one layer at a time: [L+1, B, T, V] at once would not fit
 
 
-def records(sown: nnx.State, model: PaliGemma, config: SowConfig) -> dict[str, jax.Array]:
-    "The records `config` asks for, by dotted path (`'llm.layers.attn.weights'`), from a capture of `model`."
+def records(
+    sown: nnx.State,  # what the layers sowed while `nnx.capture(..., nnx.Intermediate)` ran `model`
+    model: PaliGemma,  # the model that ran (the logit lens reads its decoder)
+    config: SowConfig,  # what to keep
+) -> dict[str, jax.Array]:  # by dotted path, e.g. 'llm.layers.attn.weights' (the table above)
+    "The records `config` asks for, layer axis first and query axis third, from a capture of `model`."
     raw, out = _by_path(sown), {}
     for tower in ("img", "llm"):
         if f"{tower}.inputs" not in raw: continue  # this tower did not run
@@ -73,7 +82,14 @@ def records(sown: nnx.State, model: PaliGemma, config: SowConfig) -> dict[str, j
     return out
 
 # %% ../nbs/35_sow.ipynb #c39a0b02
-def recorded_forward(model: PaliGemma, config: SowConfig, images, tokens, input_mask=None, mask_ar=None):
+def recorded_forward(
+    model: PaliGemma,  # the model to run
+    config: SowConfig,  # what to record
+    images: jax.Array,  # float32[B, S, S, 3] in [-1, 1]
+    tokens: jax.Array,  # int32[B, T]: the text tokens, left-aligned, padding at the end
+    input_mask: jax.Array | None = None,  # bool[B, T]: the real tokens (default: all)
+    mask_ar: jax.Array | None = None,  # int[B, T]: 0 for the prefix, 1 for the causal answer (default: all prefix)
+) -> tuple[jax.Array, dict[str, jax.Array]]:  # the text logits [B, T, V], and the records by dotted path
     "`model(images, tokens, ...)`'s logits and the records `config` asks for; with nothing asked, the plain call."
     if not isinstance(config, SowConfig): raise TypeError(f"config must be a SowConfig; got {type(config).__name__}")
     if not config.any: return model(images, tokens, input_mask, mask_ar), {}
@@ -83,8 +99,8 @@ def recorded_forward(model: PaliGemma, config: SowConfig, images, tokens, input_
 # %% ../nbs/35_sow.ipynb #c29a0107
 @struct.dataclass
 class RecordedOutput(SamplerOutput):
-    "A `SamplerOutput` with the records of the generation: `sown['prefix']`, then `sown['tokens']` [L, B, N, ...]."
-    sown: dict | None = None
+    "A `SamplerOutput` with the records of the generation."
+    sown: dict | None = None  # {"prefix": the prefill's records, "tokens": the decoder's per token}, or None
 
 
 def _replay(graphdef, state, images, tokens, lengths, generated, generated_lengths, *, max_new_tokens: int,
@@ -113,17 +129,39 @@ def _replay(graphdef, state, images, tokens, lengths, generated, generated_lengt
         per_token[k] = jnp.where(ran.reshape(N, *(1,) * (a.ndim - 3)), a, 0)
     return {"prefix": prefix, "tokens": per_token}
 
-
+# %% ../nbs/35_sow.ipynb #c29a0109
 class RecordingSampler(Sampler):
     "A `Sampler` whose outputs also hold what `config` asks the model to record, for the prefix and every token."
-    def __init__(self, model: PaliGemma, tokenizer=None, *, config: SowConfig, **kw):
-        if not isinstance(config, SowConfig): raise TypeError(f"config must be a SowConfig; got {type(config).__name__}")
-        super().__init__(model, tokenizer, **kw)
+    def __init__(
+        self,
+        model: PaliGemma,  # the model to generate with
+        tokenizer: Tokenizer | None = None,  # for text prompts, as in `Sampler`
+        *,
+        config: SowConfig,  # what to record
+        cache_dtype: jax.typing.DTypeLike | None = None,  # the KV cache's dtype (default: the embedding's)
+        max_length: int | None = None,  # at most this many image + prompt + generated positions, as in `Sampler`
+    ):
+        if not isinstance(config, SowConfig):
+            raise TypeError(f"config must be a SowConfig; got {type(config).__name__}")
+        super().__init__(model, tokenizer, cache_dtype=cache_dtype, max_length=max_length)
         self.config = config
         self._replay = jax.jit(_replay, static_argnums=0, static_argnames=("max_new_tokens", "cache_dtype", "config"))
 
-    def run(self, images, tokens, lengths, key, strategy, *, max_new_tokens: int, **kw) -> RecordedOutput:
-        out = super().run(images, tokens, lengths, key, strategy, max_new_tokens=max_new_tokens, **kw)
+    def run(
+        self,
+        images: jax.Array,  # float32[B, S, S, 3] in [-1, 1]
+        tokens: jax.Array,  # int32[B, W]: the prompts, padded to their bucket width W
+        lengths: jax.Array,  # int32[B]: each prompt's length
+        key: jax.Array,  # the PRNG key of the sampling
+        strategy: Strategy,  # how each token is chosen
+        *,
+        max_new_tokens: int,  # tokens to generate at most
+        eos_id: int,  # the token that ends an answer (negative: none does)
+        return_logits: bool,  # also return the logits each token was drawn from
+    ) -> RecordedOutput:  # the sampler's output, with `sown` filled when `config` asks for anything
+        "The sampler's compiled generation, then its replay under a capture: the records of the prefix and each token."
+        out = super().run(images, tokens, lengths, key, strategy, max_new_tokens=max_new_tokens, eos_id=eos_id,
+                          return_logits=return_logits)
         sown = None if not self.config.any else self._replay(
             *nnx.split(self.model), images, tokens, lengths, out.tokens, out.lengths, max_new_tokens=max_new_tokens,
             cache_dtype=self.cache_dtype, config=self.config)

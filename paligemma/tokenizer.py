@@ -25,7 +25,7 @@ def train_sentencepiece(
     path: str | os.PathLike,  # where to write the `.model` file
     *,
     vocab_size: int = 1811,  # upper bound on all pieces: 4 special + 1152 loc/seg + 1 newline + 256 bytes + merges
-    model_type: str = "bpe",
+    model_type: str = "bpe",  # SentencePiece's algorithm: "bpe" as Gemma, or "unigram"
 ) -> Path:
     "Train a small Gemma-like SentencePiece model on `texts`, with PaliGemma's `<loc>`/`<seg>` pieces."
     texts = [texts] if isinstance(texts, str) else list(texts)
@@ -42,58 +42,76 @@ def train_sentencepiece(
     path.write_bytes(out.getvalue())
     return path
 
+# %% ../nbs/10_tokenizer.ipynb #a163c1b0
+def _open_sentencepiece(path: str | os.PathLike) -> tuple[spm.SentencePieceProcessor, int]:
+    "A SentencePiece model PaliGemma can use and the id of its `<loc0000>`; else a one-line error saying what it lacks."
+    hub = " (a hub name: fetch it with paligemma.hub.resolve_tokenizer first)" if "://" in str(path) else ""
+    name, path = repr(str(path)), Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"Tokenizer: no SentencePiece model at {name}{hub}")
+    try: sp = spm.SentencePieceProcessor(model_file=str(path))
+    except Exception as e: raise ValueError(f"Tokenizer: {name} is not a SentencePiece model ({e})") from e
+    for special in ("pad", "bos", "eos"):
+        if getattr(sp, f"{special}_id")() < 0:
+            raise ValueError(f"Tokenizer: {name} defines no {special} token; PaliGemma needs pad, bos and eos")
+    loc_base = sp.piece_to_id(EXTRA_PIECES[0])
+    if sp.id_to_piece(loc_base) != EXTRA_PIECES[0]:
+        raise ValueError(f"Tokenizer: {name} has no <loc0000> token; PaliGemma needs {NUM_LOC} "
+                         f"<loc> and {NUM_SEG} <seg> tokens (<loc0000>…<loc1023>, <seg000>…<seg127>)")
+    expected = list(range(loc_base, loc_base + len(EXTRA_PIECES)))
+    ids = [sp.piece_to_id(p) for p in EXTRA_PIECES]
+    if ids != expected:
+        bad = next(k for k, (i, e) in enumerate(zip(ids, expected)) if i != e)
+        raise ValueError(f"Tokenizer: the {NUM_LOC} <loc> and {NUM_SEG} <seg> tokens must be contiguous from "
+                         f"<loc0000> = {loc_base}, but {EXTRA_PIECES[bad]} is id {ids[bad]} "
+                         f"(expected {expected[bad]}{', i.e. missing' if ids[bad] == sp.unk_id() else ''})")
+    if sp.encode("".join(EXTRA_PIECES)) != expected:
+        raise ValueError(f"Tokenizer: in {name} the <loc>/<seg> tokens are not user-defined symbols: "
+                         "text containing them would split into pieces")
+    return sp, loc_base
+
 # %% ../nbs/10_tokenizer.ipynb #94c2cbb6
 class Tokenizer:
-    "Gemma's SentencePiece model with PaliGemma's 1024 `<loc>` and 128 `<seg>` tokens."
-    def __init__(self, path: str | os.PathLike):  # a local SentencePiece `.model` file
+    """Gemma's SentencePiece model with PaliGemma's 1024 `<loc>` and 128 `<seg>` tokens.
+
+    Attributes: `sp`, the `sentencepiece.SentencePieceProcessor`; `vocab_size` (V); `pad_id`, `bos_id` and `eos_id`
+    (0, 2 and 1 in Gemma's tokenizer); `loc_base`, the id of `<loc0000>`."""
+    def __init__(
+        self,
+        path: str | os.PathLike,  # a local SentencePiece `.model` file
+    ):
         self.path = Path(path)
-        hub = " (a hub name: fetch it with paligemma.hub.resolve_tokenizer first)" if "://" in str(path) else ""
-        if not self.path.is_file(): raise FileNotFoundError(f"Tokenizer: no SentencePiece model at {str(path)!r}{hub}")
-        try: self.sp = spm.SentencePieceProcessor(model_file=str(self.path))
-        except Exception as e: raise ValueError(f"Tokenizer: {str(self.path)!r} is not a SentencePiece model ({e})") from e
-        for name in ("pad", "bos", "eos"):
-            if getattr(self.sp, f"{name}_id")() < 0:
-                raise ValueError(f"Tokenizer: {str(self.path)!r} defines no {name} token; PaliGemma needs pad, bos and eos")
-        self.loc_base = self.sp.piece_to_id(EXTRA_PIECES[0])
-        if self.sp.id_to_piece(self.loc_base) != EXTRA_PIECES[0]:
-            raise ValueError(f"Tokenizer: {str(self.path)!r} has no <loc0000> token; PaliGemma needs {NUM_LOC} "
-                             f"<loc> and {NUM_SEG} <seg> tokens (<loc0000>…<loc1023>, <seg000>…<seg127>)")
-        expected = list(range(self.loc_base, self.loc_base + len(EXTRA_PIECES)))
-        ids = [self.sp.piece_to_id(p) for p in EXTRA_PIECES]
-        if ids != expected:
-            bad = next(k for k, (i, e) in enumerate(zip(ids, expected)) if i != e)
-            raise ValueError(f"Tokenizer: the {NUM_LOC} <loc> and {NUM_SEG} <seg> tokens must be contiguous from "
-                             f"<loc0000> = {self.loc_base}, but {EXTRA_PIECES[bad]} is id {ids[bad]} "
-                             f"(expected {expected[bad]}{', i.e. missing' if ids[bad] == self.sp.unk_id() else ''})")
-        if self.sp.encode("".join(EXTRA_PIECES)) != expected:
-            raise ValueError(f"Tokenizer: in {str(self.path)!r} the <loc>/<seg> tokens are not user-defined symbols: "
-                             "text containing them would split into pieces")
+        self.sp, self.loc_base = _open_sentencepiece(path)
+        self.vocab_size, self.pad_id, self.bos_id, self.eos_id = (
+            self.sp.vocab_size(), self.sp.pad_id(), self.sp.bos_id(), self.sp.eos_id())
 
-    @property
-    def vocab_size(self) -> int: return self.sp.vocab_size()
-    @property
-    def pad_id(self) -> int: return self.sp.pad_id()
-    @property
-    def bos_id(self) -> int: return self.sp.bos_id()
-    @property
-    def eos_id(self) -> int: return self.sp.eos_id()
-
-    def loc_id(self, i: int) -> int:
+    def loc_id(
+        self,
+        i: int,  # the location bin, 0 <= i < 1024
+    ) -> int:
         "Id of `<loc{i:04d}>`, 0 <= i < 1024."
         if not 0 <= i < NUM_LOC: raise ValueError(f"loc_id: i must be in [0, {NUM_LOC}); got {i}")
         return self.loc_base + int(i)
 
-    def seg_id(self, j: int) -> int:
+    def seg_id(
+        self,
+        j: int,  # the mask codebook index, 0 <= j < 128
+    ) -> int:
         "Id of `<seg{j:03d}>`, 0 <= j < 128."
         if not 0 <= j < NUM_SEG: raise ValueError(f"seg_id: j must be in [0, {NUM_SEG}); got {j}")
         return self.loc_base + NUM_LOC + int(j)
 
-    def encode(self, text: str) -> list[int]:
+    def encode(
+        self,
+        text: str,  # any text; `<loc>` and `<seg>` names become one token each
+    ) -> list[int]:
         "Token ids of `text`, without bos or eos."
         if not isinstance(text, str): raise TypeError(f"encode: text must be a str; got {type(text).__name__}")
         return self.sp.encode(text)
 
-    def decode(self, ids: Sequence[int]) -> str:
+    def decode(
+        self,
+        ids: Sequence[int],  # token ids, e.g. one row of generated tokens (a list or an array)
+    ) -> str:
         "Text of `ids`, up to the first eos, padding dropped."
         ids = [int(i) for i in np.asarray(ids).reshape(-1)]
         if self.eos_id in ids: ids = ids[:ids.index(self.eos_id)]
@@ -101,11 +119,12 @@ class Tokenizer:
         if bad: raise ValueError(f"decode: ids must be in [0, {self.vocab_size}); got {bad[:5]}")
         return self.sp.decode([i for i in ids if i != self.pad_id])
 
-    def __repr__(self): return f"Tokenizer({str(self.path)!r}, vocab_size={self.vocab_size}, loc_base={self.loc_base})"
+    def __repr__(self):
+        return f"Tokenizer({str(self.path)!r}, vocab_size={self.vocab_size}, loc_base={self.loc_base})"
 
 # %% ../nbs/10_tokenizer.ipynb #914a9cff
 def tokenize(
-    tokenizer: Tokenizer,
+    tokenizer: Tokenizer,  # PaliGemma's tokenizer (or one trained with `train_sentencepiece`)
     prefixes: Sequence[str],  # B prompts, e.g. `caption("en")`
     suffixes: Sequence[str] | None = None,  # B answers (training); None: prompts only (inference)
     max_len: int | None = None,  # T; None: the longest row
@@ -145,12 +164,36 @@ def tokenize(
     return out
 
 # %% ../nbs/10_tokenizer.ipynb #e9ed7c26
-def caption(lang: str = "en") -> str: return f"caption {lang}"
-def answer(question: str, lang: str = "en") -> str: return f"answer {lang} {question}"
-def segment(obj: str) -> str: return f"segment {obj}"
-def ocr() -> str: return "ocr"
+def caption(
+    lang: str = "en",  # the caption's language, e.g. "de"
+) -> str:
+    "`caption LANG`: describe the image."
+    return f"caption {lang}"
 
-def detect(*objects: str) -> str:
+
+def answer(
+    question: str,  # the question, e.g. "what color is the car?"
+    lang: str = "en",  # the answer's language
+) -> str:
+    "`answer LANG QUESTION`: answer a question about the image."
+    return f"answer {lang} {question}"
+
+
+def segment(
+    obj: str,  # the object to outline, e.g. "cat"
+) -> str:
+    "`segment OBJECT`: a box and a mask of the object."
+    return f"segment {obj}"
+
+
+def ocr() -> str:
+    "`ocr`: the text in the image."
+    return "ocr"
+
+
+def detect(
+    *objects: str,  # the objects to find, e.g. "cat", "dog"
+) -> str:
     "`detect a ; b ; ...`: boxes of each object named."
     if not objects: raise ValueError("detect: name at least one object")
     return "detect " + " ; ".join(objects)

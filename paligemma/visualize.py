@@ -4,6 +4,7 @@
 
 # %% ../nbs/36_visualize.ipynb #27a89719
 from __future__ import annotations
+from collections.abc import Callable
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -25,27 +26,41 @@ def image_attention(
     return weights[..., :num_patches].mean(2).reshape(L, T, grid, grid)
 
 
-def overlay(ax, image: np.ndarray, heat: np.ndarray, title: str = "", vmax: float | None = None):
-    "Draw `image` with `heat` (a patch grid) stretched over it."
+def overlay(
+    ax: plt.Axes,  # where to draw
+    image: np.ndarray,  # uint8[S, S, 3]: the picture
+    heat: np.ndarray,  # [g, g]: a value per patch, stretched over the picture
+    title: str = "",  # above the panel
+    vmax: float | None = None,  # the value drawn strongest (default: the largest of `heat`)
+):
+    "Draw `image` with `heat` over it: strong values opaque, weak ones see-through."
     S, heat = image.shape[0], np.asarray(heat, np.float32)
     level = np.clip(heat / (vmax or heat.max() or 1.0), 0, 1)
     rgba = plt.get_cmap("inferno")(level)
     rgba[..., 3] = 0.9 * level  # little attention: see-through
     ax.imshow(image)
     ax.imshow(rgba, extent=(0, S, S, 0), interpolation="nearest")
-    ax.set_title(title, fontsize=8)
+    ax.set_title(title, fontsize=9)
     ax.axis("off")
 
-
-def plot_token_attention(image, maps, labels, *, layer_names=None, max_cols: int = 6):
-    """A grid of heatmaps: one row per layer (`maps` [L, T, g, g]), one column per token. More than `max_cols`
-    tokens continue in a second band of rows below, so the figure stays 7 inches wide and its labels legible."""
+# %% ../nbs/36_visualize.ipynb #499ddee5
+def plot_token_attention(
+    image: np.ndarray,  # uint8[S, S, 3]: the picture the maps are drawn over
+    maps: np.ndarray,  # [L, T, g, g]: a patch grid per layer and token (`image_attention`)
+    labels: list[str],  # T column titles, e.g. the tokens
+    *,
+    layer_names: list[str] | None = None,  # L row titles (default: `layer 0`, `layer 1`, ...)
+    max_cols: int = 6,  # tokens per band of rows; more continue in another band below
+) -> plt.Figure:
+    """A grid of heatmaps: one row per layer, one column per token, each row scaled to its own maximum. More than
+    `max_cols` tokens continue in a second band of rows below, so the figure stays 7 inches wide and legible."""
     L, T = maps.shape[:2]
     layer_names = layer_names or [f"layer {i}" for i in range(L)]
     cols = min(T, max_cols)
     bands = -(-T // cols)
     side = min(1.15, 6.6 / max(cols, 2))  # inches per panel: at most 7 inches in all with the row labels
-    fig, axs = plt.subplots(L * bands, cols, figsize=(side * max(cols, 2) + 0.4, (side + 0.15) * L * bands), squeeze=False)
+    fig, axs = plt.subplots(L * bands, cols, figsize=(side * max(cols, 2) + 0.4, (side + 0.2) * L * bands),
+                            squeeze=False)
     for b in range(bands):
         for i in range(L):
             row = axs[b * L + i]
@@ -53,20 +68,27 @@ def plot_token_attention(image, maps, labels, *, layer_names=None, max_cols: int
                 j = b * cols + k
                 if j >= T: row[k].axis("off"); continue
                 overlay(row[k], image, maps[i, j], labels[j] if i == 0 else "", vmax=maps[i].max())
-            row[0].text(-4, image.shape[0] / 2, layer_names[i], rotation=90, va="center", ha="right", fontsize=8)
+            row[0].text(-4, image.shape[0] / 2, layer_names[i], rotation=90, va="center", ha="right", fontsize=9)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/36_visualize.ipynb #958ef684
-def plot_logit_lens(lens_tokens, words, decode, *, ax=None, max_cols: int = 6):
+def plot_logit_lens(
+    lens_tokens: np.ndarray,  # [L+1, T, k] token ids: the logit lens of one example (`llm.lens_tokens`)
+    words: list[str],  # T column titles: the tokens chosen
+    decode: Callable[[int], str],  # a token id -> its text
+    *,
+    ax: plt.Axes | None = None,  # draw into this one table (default: a new figure, in bands of `max_cols`)
+    max_cols: int = 6,  # tokens per table without `ax`; more continue in another table below
+) -> plt.Axes:  # the (first) table
     """A table: rows are the residual stream's depths, columns the tokens; cells the top token, green when final.
-    Without `ax`, more than `max_cols` tokens continue in a second table below (7 inches wide, 8-pt text)."""
+    Without `ax`, more than `max_cols` tokens continue in a second table below (7 inches wide, 9-pt text)."""
     top = np.asarray(lens_tokens)[..., 0]  # [L + 1, T]
     R, T = top.shape
     if ax is None:
         cols = min(T, max_cols)
         bands = -(-T // cols)
-        fig, axs = plt.subplots(bands, 1, figsize=(7, (0.32 * R + 0.7) * bands), squeeze=False)
+        fig, axs = plt.subplots(bands, 1, figsize=(7, (0.34 * R + 0.8) * bands), squeeze=False)
         for b, a in enumerate(axs[:, 0]):
             s = slice(b * cols, min((b + 1) * cols, T))
             _lens_table(a, top[:, s], words[s], decode, cols)
@@ -81,11 +103,12 @@ def plot_logit_lens(lens_tokens, words, decode, *, ax=None, max_cols: int = 6):
 def _lens_table(ax, top, words, decode, cols):
     "One table of the logit lens: `top` [R, T] token ids, the last row the final choice; `cols` columns wide."
     R, T = top.shape
-    ax.imshow(top == top[-1][None], cmap="Greens", vmin=0, vmax=1.6, aspect="auto", extent=(-0.5, T - 0.5, R - 0.5, -0.5))
+    ax.imshow(top == top[-1][None], cmap="Greens", vmin=0, vmax=1.6, aspect="auto",
+              extent=(-0.5, T - 0.5, R - 0.5, -0.5))
     for i in range(R):
         for j in range(T):
-            ax.text(j, i, decode(int(top[i, j])) or "<eos>", ha="center", va="center", fontsize=8)
+            ax.text(j, i, decode(int(top[i, j])) or "<eos>", ha="center", va="center", fontsize=9)
     ax.set_xlim(-0.5, cols - 0.5)
-    ax.set_xticks(range(T), words, fontsize=8, rotation=30)
-    ax.set_yticks(range(R), ["embedding"] + [f"block {i + 1}" for i in range(R - 1)], fontsize=8)
+    ax.set_xticks(range(T), words, fontsize=9, rotation=30)
+    ax.set_yticks(range(R), ["embedding"] + [f"block {i + 1}" for i in range(R - 1)], fontsize=9)
     for side in ("top", "right"): ax.spines[side].set_visible(False)

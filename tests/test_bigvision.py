@@ -9,10 +9,8 @@ from flax import nnx
 
 from paligemma import PaliGemma, PaliGemmaConfig, load_checkpoint, param_count, save_checkpoint
 from paligemma.checkpoints import resample_posemb
-from paligemma.formats.bigvision import (NpzCheckpoint, checkpoint_arrays, config_from_record,
-                                         config_from_shapes, reference_config)
-from paligemma.testing import REFERENCE_CHECKPOINTS
-from paligemma.testing import load_reference, reference_dir
+from paligemma.formats.bigvision import NpzCheckpoint, checkpoint_arrays, config_from_record, config_from_shapes
+from paligemma.testing import REFERENCE_CHECKPOINTS, load_reference, reference_config, reference_dir
 
 CASES = ["pg1_tiny", "pg2_tiny", "pg2_tiny_qemb"]
 

@@ -45,7 +45,7 @@ PACKAGES = {name for name, path in MODULES.items() if path.name == "__init__.py"
 TREES = {name: ast.parse(path.read_text(), str(path)) for name, path in MODULES.items()}
 
 
-LESSON_STEM = re.compile(r"^(\d\d[a-z]?)_(.+)$")  # `09_formats_bigvision`: lesson `07a` (after 07, before 08)
+LESSON_STEM = re.compile(r"^(\d\d[a-z]?)_(.+)$")  # `09_formats_bigvision`: lesson `09`; an inserted `09a_x`: `09a`
 
 
 def notebook_exports() -> dict[str, str]:

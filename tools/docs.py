@@ -26,7 +26,9 @@ And the code is on the page:
 `tools/site_chrome.py` groups the sidebar (`write_sidebar`) and adds the site's chrome (`decorate`): lesson labels
 (`02 · Rotary position embeddings`, here also in the prose's links), code as wide as it is written at a laptop's width,
 parameter tables that stack on a phone; `tools/site_figures.py` makes the figures files, lazy, with alt text and a
-link to their full size. The build fails when a page breaks one of these rules (`check_site`).
+link to their full size. The build fails when a page breaks one of these rules (`check_site`), and before
+anything is processed when a notebook names another by a number and a name that disagree (`13_gemma_cache` when 13
+is the sampler; `cross_reference_problems`).
 
 The repository is named once, in settings.ini (`user`, `repo`; `git_url`, `doc_host` and `doc_baseurl` derive from
 them): the Colab, source and "Report an issue" links follow it; the Colab setup cell of every notebook clones it
@@ -230,16 +232,22 @@ def _function_params(src, node, docs, skip_first):
 
 
 def _dataclass_params(cls, src, node):
-    "[(text, comment)] for the fields a dataclass's `__init__` takes, as the class body writes them."
+    """[(text, comment)] for the fields a dataclass's `__init__` takes, as the class body writes them (a field
+    inherited from a dataclass base, as that base's body writes it)."""
     import ast, dataclasses
-    comments, fields = _comments(src), {}
-    for n in node.body:
-        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name): fields[n.target.id] = n
+    fields = {}  # name -> (its source, its comments, its node), the class's own over its bases'
+    for base, found in [(cls, (src, node))] + [(b, None) for b in cls.__mro__[1:] if dataclasses.is_dataclass(b)]:
+        found = found or _def_source(base)
+        if not found: continue
+        comments = _comments(found[0])
+        for n in found[1].body:
+            if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name):
+                fields.setdefault(n.target.id, (found[0], comments, n))
     out, kw = [], False
     for f in dataclasses.fields(cls):
         if not f.init: continue
-        n = fields.get(f.name)
-        if n is None: return None
+        if f.name not in fields: return None
+        src, comments, n = fields[f.name]
         default = None
         if n.value is not None:
             v = n.value
@@ -514,14 +522,40 @@ _CARD_FORBIDDEN = [("NoneType", re.compile(r"NoneType")), ("_ScalarMeta", re.com
                    ("Markdown link syntax in code", re.compile(r"\[`[^`\n]+`\]\("))]
 
 
-def stale_notebook_mentions():
-    "`notebook: NN_name` for each mention in a notebook's prose of a notebook that does not exist (a stale number)."
-    pages, out = _notebook_pages(), []
-    for nb in sorted((ROOT / "nbs").glob("*.ipynb")):
-        for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
-            if cell["cell_type"] == "markdown":
-                out += [f"{nb.name}: {m}" for m in link_notebook_names("".join(cell["source"]), pages)[1]]
-    return out
+_NOTEBOOK_STEM = re.compile(r"\b(\d\d[a-z]?_[a-z][a-z0-9_]*)\b")  # `12_gemma_cache`, also inside `12_gemma_cache.ipynb`
+_MD_LINK = re.compile(r"\[([^\]\n]*)\]\(([^)\s]+)\)")
+
+
+def cross_reference_problems(nbs_path=None, extra=()):
+    """Each place that names a notebook by a number and a name that disagree, as `file: cell N: what`:
+    - `NN_name` that is no notebook's file name, in prose, code spans, links or code (`13_gemma_cache` when 13 is
+      the sampler: after a renumbering the number and the name no longer meet);
+    - a link whose text names one notebook and whose target is another's page or file
+      (`[12_gemma_cache](sampler.html)`).
+    Read from the markdown and code cells of every notebook in `nbs_path` (default nbs/) and from the `extra` text
+    files (README.md, written from the index). `build` fails on any."""
+    from nbdev.doclinks import _nbpath2html
+    nbs_path = Path(nbs_path or ROOT / "nbs")
+    notebooks = sorted(nbs_path.glob("*.ipynb"))
+    stems = {nb.stem for nb in notebooks}
+    target_stem = {_nbpath2html(nb).name: nb.stem for nb in notebooks} | {nb.name: nb.stem for nb in notebooks}
+    problems = []
+
+    def check(where, text, markdown):
+        for m in _NOTEBOOK_STEM.finditer(text):
+            if m.group(1) not in stems: problems.append(f"{where}: {m.group(1)} is no notebook (renumbered?)")
+        for m in _MD_LINK.finditer(text) if markdown else ():
+            name = re.sub(r"^`|`$", "", m.group(1).strip()).removesuffix(".ipynb")
+            to = target_stem.get(m.group(2).split("#")[0].split("?")[0].rsplit("/", 1)[-1])
+            if name in stems and to and to != name: problems.append(f"{where}: [{m.group(1)}]({m.group(2)}) links to {to}")
+
+    for nb in notebooks:
+        for i, cell in enumerate(json.loads(nb.read_text(encoding="utf-8"))["cells"]):
+            if cell["cell_type"] in ("markdown", "code"):
+                check(f"{nb.name}: cell {i}", "".join(cell["source"]), cell["cell_type"] == "markdown")
+    for f in map(Path, extra):
+        if f.is_file(): check(f.name, f.read_text(encoding="utf-8"), True)
+    return problems
 
 
 def check_cards(proc):
@@ -833,11 +867,11 @@ def build(out=None, workers=0, force=False, quiet=True, strict=None):
                                f"clones {clones[wrong[0]]}, not settings.ini's git_url {url}: run python tools/docs.py --sync-repo")
     elsewhere = hardcoded_repository(url)
     if elsewhere: print("docs: another repository than settings.ini's is written in:", ", ".join(elsewhere[:8]), file=sys.stderr)
+    wrong = cross_reference_problems()
+    if wrong: raise SystemExit("docs: cross-references whose number and name disagree:\n  " + "\n  ".join(wrong))
     cfg, proc = process(workers=workers, force=force)
     bad = check_cards(proc)
     if bad: raise SystemExit("docs: show_doc cards show what a signature must not:\n  " + "\n  ".join(bad))
-    stale = stale_notebook_mentions()
-    if stale: print("docs: prose names notebooks that do not exist (renumbered?):", ", ".join(stale[:12]), file=sys.stderr)
     out = Path(out) if out else cfg.doc_path
     from smalldocs.site import build as sd_build
     with tempfile.TemporaryDirectory(prefix="paligemma-docs-") as tmp:

@@ -22,7 +22,7 @@ __all__ = ['SHAPES_VAE', 'shape_crops', 'MaskVAEConfig', 'CodebookEMA', 'MaskVAE
            'load_shapes_vae']
 
 # %% ../../nbs/25_demo_mask_vae.ipynb #ed1e7373
-def shape_crops(rng: np.random.Generator,
+def shape_crops(rng: np.random.Generator,  # draws the scenes
                 n: int,  # how many crops
                 sizes: tuple[int, int] = (64, 224),  # image sizes, drawn uniformly from lo..hi inclusive
                 ) -> tuple[np.ndarray, list[str]]:  # float32[n, 64, 64] in [0, 1], and each crop's kind
@@ -46,11 +46,11 @@ class MaskVAEConfig:
     decoder_channels: tuple[int, ...] = (32, 32, 16, 8, 8)  # after the 1x1 conv, then after each up-conv
     beta: float = 0.25  # weight of the commitment loss
     decay: float = 0.99  # gamma of the codebook EMA
-    steps: int = 250
-    batch_size: int = 64
+    steps: int = 250  # training steps
+    batch_size: int = 64  # crops per step
     learning_rate: float = 3e-3  # peak of a warmup-cosine schedule (Adam)
     num_crops: int = 8000  # training crops, drawn once
-    seed: int = 0
+    seed: int = 0  # of the crops, the batches and the initialisation
 
     def __post_init__(self):
         if len(self.encoder_channels) != 4 or len(self.decoder_channels) != 5:
@@ -64,7 +64,10 @@ class CodebookEMA(nnx.Variable):
 # %% ../../nbs/25_demo_mask_vae.ipynb #d317aa0e
 class MaskVAE(nnx.Module):
     "`VQVAEEncoder` and `VQVAEDecoder` sharing one codebook, with what training needs: straight-through codes and EMA."
-    def __init__(self, cfg: MaskVAEConfig, seed: int = 0):
+    def __init__(self,
+                 cfg: MaskVAEConfig,  # the sizes
+                 seed: int = 0,  # of the kernels' initialisation
+                 ):
         self.encoder = VQVAEEncoder(cfg.num_codes, cfg.code_dim, cfg.encoder_channels)
         self.decoder = VQVAEDecoder(cfg.num_codes, cfg.code_dim, cfg.decoder_channels)
         self.decoder.codebook = self.encoder.codebook  # one Param, two owners
@@ -72,18 +75,24 @@ class MaskVAE(nnx.Module):
         for _, v in nnx.iter_graph(self):  # He-normal kernels (HWIO: fan-in kh * kw * in); biases stay zero
             if isinstance(v, nnx.Param) and v.get_value().ndim == 4:
                 kh, kw, i, o = v.get_value().shape
-                v.set_value(jnp.asarray(rng.standard_normal((kh, kw, i, o)) * np.sqrt(2.0 / (kh * kw * i)), jnp.float32))
+                he = rng.standard_normal((kh, kw, i, o)) * np.sqrt(2.0 / (kh * kw * i))
+                v.set_value(jnp.asarray(he, jnp.float32))
         self.counts = CodebookEMA(jnp.ones(cfg.num_codes))  # N_k
         self.sums = CodebookEMA(jnp.zeros((cfg.num_codes, cfg.code_dim)))  # M_k
 
-    def __call__(self, masks):  # float32[B, 64, 64] in [0, 1]
-        "Logits float32[B, 64, 64] through straight-through code vectors; encoder outputs f, their codes' vectors e, codes."
+    def __call__(self,
+                 masks: jax.Array,  # float32[B, 64, 64] in [0, 1]
+                 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:  # logits, f, e, codes
+        "Logits [B, 64, 64] from the straight-through vectors; encoder outputs f, code vectors e; codes [B, 16]."
         f = self.encoder.features(masks)  # [B, 4, 4, D]
         codes = self.encoder.nearest_codes(jax.lax.stop_gradient(f))  # [B, 16]
         e = self.encoder.codebook[...][codes].reshape(f.shape)
         return self.decoder.decode(f + jax.lax.stop_gradient(e - f)), f, e, codes
 
-    def init_codebook(self, masks, rng: np.random.Generator):
+    def init_codebook(self,
+                      masks: jax.Array,  # float32[B, 64, 64]: crops whose encoder outputs become the codes
+                      rng: np.random.Generator,  # picks which outputs
+                      ):
         "Codebook := distinct encoder outputs of `masks` (with replacement if there are too few), N_k = 1."
         f = np.asarray(self.encoder.features(masks)).reshape(-1, self.sums.shape[1])
         K = self.counts.shape[0]
@@ -92,7 +101,11 @@ class MaskVAE(nnx.Module):
         self.counts.set_value(jnp.ones(K))
         self.sums.set_value(jnp.asarray(e, jnp.float32))
 
-    def update_codebook(self, f, codes, decay: float):  # f: float32[B, 4, 4, D], codes: int32[B, 16]
+    def update_codebook(self,
+                        f: jax.Array,  # float32[B, 4, 4, D]: the encoder's outputs
+                        codes: jax.Array,  # int32[B, 16]: the code each output was assigned
+                        decay: float,  # gamma: how much of the running counts and sums each step keeps
+                        ):
         "One EMA step: every code moves towards the mean of the encoder outputs assigned to it."
         K = self.counts.shape[0]
         onehot = jax.nn.one_hot(codes.reshape(-1), K)  # [B*16, K]
@@ -106,7 +119,9 @@ class MaskVAE(nnx.Module):
 _trainable = nnx.All(nnx.Param, nnx.Not(nnx.PathContains("codebook")))
 
 
-def mask_iou(pred, target) -> np.ndarray:  # bool[B, H, W] twice -> float[B]
+def mask_iou(pred: np.ndarray,  # bool[B, H, W] (or [H, W])
+             target: np.ndarray,  # bool, the same shape
+             ) -> np.ndarray:  # float[B]
     "Intersection over union of two batches of masks (1 where both are empty)."
     pred, target = np.asarray(pred, bool), np.asarray(target, bool)
     union = (pred | target).sum((-2, -1))
@@ -121,7 +136,12 @@ def _loss(model: MaskVAE, masks, beta):
 
 
 @nnx.jit
-def train_step(model: MaskVAE, optimizer: nnx.Optimizer, masks, beta, decay):  # masks: float32[B, 64, 64]
+def train_step(model: MaskVAE,  # updated in place
+               optimizer: nnx.Optimizer,  # Adam over everything but the codebook
+               masks: jax.Array,  # float32[B, 64, 64]: a batch of crops
+               beta: float,  # weight of the commitment loss
+               decay: float,  # gamma of the codebook's EMA
+               ) -> dict:  # rec, commit, iou and codes_used of the batch
     "One Adam step on the losses, then one EMA step of the codebook; returns the metrics."
     grad_fn = nnx.value_and_grad(_loss, argnums=nnx.DiffState(0, _trainable), has_aux=True)
     (_, (rec, commit, logits, f, codes)), grads = grad_fn(model, masks, beta)
@@ -133,9 +153,10 @@ def train_step(model: MaskVAE, optimizer: nnx.Optimizer, masks, beta, decay):  #
     return dict(rec=rec, commit=commit, iou=iou.mean(), codes_used=used)
 
 
-def train_mask_vae(cfg: MaskVAEConfig = MaskVAEConfig(),
+def train_mask_vae(cfg: MaskVAEConfig = MaskVAEConfig(),  # sizes and training settings
                    steps: int | None = None,  # None: cfg.steps
-                   log_every: int = 50) -> tuple[MaskVAE, list[dict]]:
+                   log_every: int = 50,  # record the metrics every this many steps (and at the last)
+                   ) -> tuple[MaskVAE, list[dict]]:
     "Train a mask VQ-VAE on crops of random shape scenes; returns the model and the metrics every `log_every` steps."
     steps = cfg.steps if steps is None else steps
     rng = np.random.default_rng(cfg.seed)
@@ -150,7 +171,8 @@ def train_mask_vae(cfg: MaskVAEConfig = MaskVAEConfig(),
         batch = jnp.asarray(crops[rng.integers(0, len(crops), cfg.batch_size)])
         metrics = train_step(model, optimizer, batch, cfg.beta, cfg.decay)
         if step % log_every == 0 or step == steps - 1:
-            history.append(dict(step=step, seconds=time.perf_counter() - start, **{k: float(v) for k, v in metrics.items()}))
+            history.append(dict(step=step, seconds=time.perf_counter() - start,
+                                **{k: float(v) for k, v in metrics.items()}))
     return model, history
 
 # %% ../../nbs/25_demo_mask_vae.ipynb #88e493c6

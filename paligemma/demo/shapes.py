@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from ..tokenizer import Tokenizer, train_sentencepiece, tokenize
 from ..tasks.detection import boxes_to_text
-from ..tasks.segmentation import mask_to_text
+from ..tasks.segmentation import VQVAEEncoder, mask_to_text
 
 # %% auto #0
 __all__ = ['SHAPES', 'COLORS', 'TASKS', 'COUNT_PROMPT', 'ABSENT', 'shape_mask', 'tight_box', 'Shape', 'random_scene',
@@ -25,8 +25,11 @@ COLORS = {"red": (214, 39, 40), "green": (44, 160, 44), "blue": (31, 119, 180), 
 
 
 def shape_mask(kind: str,  # one of `SHAPES`
-               top: int, left: int, size: int,  # the square the shape fills, in pixels
-               image_size: int) -> np.ndarray:  # -> bool[S, S]
+               top: int,  # the first row of the square the shape fills
+               left: int,  # its first column
+               size: int,  # its side, in pixels
+               image_size: int,  # S, the side of the (square) image
+               ) -> np.ndarray:  # bool[S, S]
     "Pixels covered by one shape."
     if kind not in SHAPES: raise ValueError(f"shape_mask: kind must be one of {SHAPES}; got {kind!r}")
     if size < 2 or top < 0 or left < 0 or top + size > image_size or left + size > image_size:
@@ -39,7 +42,8 @@ def shape_mask(kind: str,  # one of `SHAPES`
     return np.asarray(im) > 127
 
 
-def tight_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+def tight_box(mask: np.ndarray,  # bool[H, W], not empty
+              ) -> tuple[int, int, int, int]:
     "Pixel box y1, x1, y2, x2 (ends exclusive) around the True pixels of a bool[H, W] mask."
     ys, xs = np.nonzero(mask)
     if ys.size == 0: raise ValueError("tight_box: the mask is empty")
@@ -55,12 +59,13 @@ class Shape:
     mask: np.ndarray  # bool[S, S]
 
 
-def random_scene(rng: np.random.Generator,
-                 image_size: int = 72,
+def random_scene(rng: np.random.Generator,  # draws everything: the same state gives the same scene
+                 image_size: int = 72,  # S, the image's side in pixels
                  num_shapes: int | None = None,  # 1..3; None: uniform
-                 min_size: float = 0.3, max_size: float = 0.5,  # shape side as a fraction of the image side
+                 min_size: float = 0.3,  # least shape side, as a fraction of the image side
+                 max_size: float = 0.5,  # largest shape side, as a fraction of the image side
                  min_gap: float = 0.08,  # least horizontal distance between shape centres, as a fraction of the side
-                 ) -> tuple[np.ndarray, list[Shape]]:  # -> uint8[S, S, 3], objects left to right
+                 ) -> tuple[np.ndarray, list[Shape]]:  # uint8[S, S, 3], and the objects left to right
     "A random image of non-overlapping coloured shapes and its objects."
     n = int(rng.integers(1, 4)) if num_shapes is None else num_shapes
     if not 1 <= n <= 3: raise ValueError(f"random_scene: num_shapes must be 1, 2 or 3; got {n}")
@@ -106,29 +111,38 @@ COUNT_PROMPT = "answer en how many shapes?"
 ABSENT = 0.25  # share of detect/segment examples that ask for a kind the image lacks (when it lacks one)
 
 
-def caption_text(objects: Sequence[Shape]) -> str:
+def caption_text(objects: Sequence[Shape],  # left to right, as `random_scene` lists them
+                 ) -> str:
     "`a red circle`, `a red circle and a blue square`, `a red circle, a blue square and a green triangle`."
     if not objects: raise ValueError("caption_text: no objects")
     parts = [f"a {o.color} {o.kind}" for o in objects]
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def detect_text(objects: Sequence[Shape], kind: str, image_size: int) -> str:
+def detect_text(objects: Sequence[Shape],  # the scene's objects, left to right
+                kind: str,  # the kind asked for
+                image_size: int,  # S, the image's side in pixels
+                ) -> str:
     "The `detect {kind}` answer: every object of `kind`, left to right."
     chosen = [o for o in objects if o.kind == kind]
     return boxes_to_text([o.box for o in chosen], [o.kind for o in chosen], image_size)
 
 
-def segment_text(objects: Sequence[Shape], kind: str, image_size: int, encoder) -> str:
+def segment_text(objects: Sequence[Shape],  # the scene's objects, left to right
+                 kind: str,  # the kind asked for
+                 image_size: int,  # S, the image's side in pixels
+                 encoder: VQVAEEncoder,  # the mask VQ-VAE's encoder, turns a mask into 16 codes
+                 ) -> str:
     "The `segment {kind}` answer: 4 `<loc>` + 16 `<seg>` tokens and the label for every object of `kind`."
-    return " ; ".join(mask_to_text(o.mask, o.box, encoder, image_size) + " " + o.kind for o in objects if o.kind == kind)
+    return " ; ".join(mask_to_text(o.mask, o.box, encoder, image_size) + " " + o.kind
+                      for o in objects if o.kind == kind)
 
 
-def make_example(rng: np.random.Generator,
+def make_example(rng: np.random.Generator,  # draws the scene and the question
                  task: str | None = None,  # one of `TASKS`; None: uniform over `tasks`
-                 image_size: int = 72,
-                 encoder=None,  # the mask VQ-VAE's encoder, needed for "segment"
-                 tasks: Sequence[str] = TASKS,
+                 image_size: int = 72,  # S, the image's side in pixels
+                 encoder: VQVAEEncoder | None = None,  # the mask VQ-VAE's encoder, needed for "segment"
+                 tasks: Sequence[str] = TASKS,  # the tasks a `task=None` example is drawn from
                  absent: float = ABSENT,  # how often detect/segment ask for a kind the image lacks
                  ) -> dict:  # image uint8[S, S, 3], prefix, suffix, task, objects
     "One training or evaluation example."
@@ -149,7 +163,9 @@ def make_example(rng: np.random.Generator,
     return dict(image=image, prefix=prefix, suffix=suffix, task=task, objects=objects)
 
 # %% ../../nbs/24_demo_shapes.ipynb #cf9fd6c5
-def corpus(n: int = 400, seed: int = 0) -> list[str]:
+def corpus(n: int = 400,  # captions of random scenes, beside every prompt and answer word
+           seed: int = 0,  # of the scenes
+           ) -> list[str]:
     "Prompts and answers of every task (without the loc/seg tokens) to train the tokenizer on."
     rng = np.random.default_rng(seed)
     texts = ["caption en", COUNT_PROMPT, "1", "2", "3"]
@@ -158,21 +174,31 @@ def corpus(n: int = 400, seed: int = 0) -> list[str]:
     return texts
 
 
-def train_tokenizer(path: str | Path) -> Tokenizer:
+def train_tokenizer(path: str | Path,  # where to write the SentencePiece model
+                    ) -> Tokenizer:
     "Train and load the shapes world's SentencePiece model (with PaliGemma's `<loc>`/`<seg>` pieces)."
     return Tokenizer(train_sentencepiece(corpus(), path))
 
 # %% ../../nbs/24_demo_shapes.ipynb #c7c1568d
-def make_batch(examples: Sequence[dict], tokenizer: Tokenizer, max_len: int) -> dict[str, np.ndarray]:
+def make_batch(examples: Sequence[dict],  # from `make_example`: image uint8[S, S, 3], prefix, suffix
+               tokenizer: Tokenizer,  # the shapes world's (`train_tokenizer`)
+               max_len: int,  # text tokens per example: shorter texts are padded, longer ones cut
+               ) -> dict[str, np.ndarray]:
     "Images float32[B, S, S, 3] in [-1, 1] and tokens / input_mask / mask_ar / loss_mask [B, max_len]."
     batch = tokenize(tokenizer, [e["prefix"] for e in examples], [e["suffix"] for e in examples], max_len=max_len)
     batch["images"] = np.stack([e["image"] for e in examples]).astype(np.float32) / 127.5 - 1.0
     return batch
 
 
-def batches(seed: int, batch_size: int, tokenizer: Tokenizer, max_len: int, image_size: int = 72,
-            encoder=None, tasks: Sequence[str] = TASKS,
-            absent: float = ABSENT) -> Iterator[dict[str, np.ndarray]]:
+def batches(seed: int,  # of the stream: the same seed gives the same batches
+            batch_size: int,  # examples per batch
+            tokenizer: Tokenizer,  # the shapes world's (`train_tokenizer`)
+            max_len: int,  # text tokens per example
+            image_size: int = 72,  # S, the images' side in pixels
+            encoder: VQVAEEncoder | None = None,  # the mask VQ-VAE's encoder, needed for "segment"
+            tasks: Sequence[str] = TASKS,  # each example's task is drawn uniformly from these
+            absent: float = ABSENT,  # how often detect/segment ask for a kind the image lacks
+            ) -> Iterator[dict[str, np.ndarray]]:
     "An endless stream of training batches from `seed`."
     rng = np.random.default_rng(seed)
     while True:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import functools
 import json
+import os
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.typing import DTypeLike
 from tqdm import tqdm
 from ..gemma.transformer import GemmaConfig
 from ..vit.model import ViTConfig
@@ -47,12 +49,16 @@ def _rename(key: str, pairs) -> str:
     return key
 
 
-def bigvision_key(key: str) -> str:
+def bigvision_key(
+    key: str,  # a big_vision key, e.g. `params/img/Transformer/encoder_norm/scale`
+) -> str:
     "Our checkpoint name (a parameter path, layers stacked) for a big_vision key (`params/` prefix optional)."
     return _rename(key.removeprefix("params/"), BIGVISION_RENAMES)
 
 
-def bigvision_name(name: str) -> str:
+def bigvision_name(
+    name: str,  # one of our checkpoint names, e.g. `img/encoder_norm/scale`
+) -> str:
     "The big_vision key (with `params/`) for one of our checkpoint names: the inverse of `bigvision_key`."
     return "params/" + _rename(name, [(ours, theirs) for theirs, ours in BIGVISION_RENAMES])
 
@@ -92,7 +98,10 @@ def _read_into_aligned(f, shape, file_dtype: np.dtype, target: np.dtype, chunk_b
 # %% ../../nbs/09_formats_bigvision.ipynb #19d80ab9
 class NpzCheckpoint(Mapping):
     "Read-only mapping from our checkpoint names to the arrays of a big_vision `.npz`, each read on access."
-    def __init__(self, path):
+    def __init__(
+        self,
+        path: str | os.PathLike,  # a big_vision `.npz`
+    ):
         self.path = Path(path)
         if not self.path.exists(): raise FileNotFoundError(f"checkpoint not found: {self.path}")
         try:
@@ -108,7 +117,11 @@ class NpzCheckpoint(Mapping):
 
     def __getitem__(self, key): return self.read(key)
 
-    def read(self, key, dtype=None) -> np.ndarray:
+    def read(
+        self,
+        key: str,  # one of our checkpoint names, e.g. `llm/final_norm/scale`
+        dtype: DTypeLike | None = None,  # cast to this dtype while reading; None: the file's
+    ) -> np.ndarray:
         "The array at `key`, in `dtype` (default: the file's), read straight into a 64-byte-aligned buffer."
         member, shape = self._keys[key] + ".npy", self.shapes[key]
         target = np.dtype(dtype or self.dtypes[key])
@@ -124,7 +137,10 @@ class NpzCheckpoint(Mapping):
     def __len__(self): return len(self._keys)
 
 # %% ../../nbs/09_formats_bigvision.ipynb #ad7f92b2
-def split_qkv_einsum(shapes: dict, getters: dict) -> None:
+def split_qkv_einsum(
+    shapes: dict[str, tuple[int, ...]],  # checkpoint name -> shape, changed in place
+    getters: dict[str, Callable[[], np.ndarray]],  # checkpoint name -> reader, changed in place
+) -> None:
     "Replace a fused `llm/layers/attn/qkv_einsum/w` [L, 3, N, D, H] by `q_einsum` and `kv_einsum` (in place)."
     key = "llm/layers/attn/qkv_einsum/w"
     if key not in shapes: return
@@ -174,7 +190,9 @@ def config_from_shapes(
 _QUERY_SCALES = {"rsqrt_head_dim": "head_dim", "rsqrt_emb_per_head": "width_over_heads"}  # big_vision's names
 
 
-def config_from_record(record: Mapping) -> PaliGemmaConfig:
+def config_from_record(
+    record: Mapping,  # a reference case's `config.json`, as a dict
+) -> PaliGemmaConfig:
     "Our config from the hyperparameters recorded beside a big_vision reference checkpoint (its `config.json`)."
     vit, llm, image = record["vit"], record["llm"], record["image"]
     if vit["patch_size"][0] != vit["patch_size"][1] or image["height"] != image["width"]:
@@ -191,7 +209,7 @@ def config_from_record(record: Mapping) -> PaliGemmaConfig:
 
 
 def read_reference(
-    folder,  # a case of the reference outputs, e.g. `reference/bigvision/pg1_tiny`
+    folder: str | os.PathLike,  # a case of the reference outputs, e.g. `reference/bigvision/pg1_tiny`
 ) -> dict:  # {"path", "config": the recorded hyperparameters (dict), then each `.npz` but `params` by file stem}
     "Read a big_vision reference case: what it recorded about the model, and the arrays it wrote (inputs, outputs)."
     folder = Path(folder)
@@ -204,7 +222,9 @@ def read_reference(
     return out
 
 
-def read_config(folder) -> PaliGemmaConfig:
+def read_config(
+    folder: str | os.PathLike,  # a case of the reference outputs, e.g. `reference/bigvision/pg1_tiny`
+) -> PaliGemmaConfig:
     "The config of the checkpoint in a reference case `folder`, from the hyperparameters recorded beside it."
     if not (Path(folder) / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not a reference case: it has no config.json")
@@ -217,19 +237,26 @@ class CheckpointParam:
     variables: list  # [(layer index, nnx.Variable)] in layer order; a single (None, variable) holds the whole array
 
     @property
-    def shape(self) -> tuple[int, ...]:  # the array's shape in the checkpoint: [L, ...] for a list of layers
+    def shape(self) -> tuple[int, ...]:
+        "The array's shape in the checkpoint: `[L, ...]` for a list of layers."
         i, v = self.variables[0]
         return tuple(v.shape) if i is None else (len(self.variables), *v.shape)
 
     @property
-    def dtype(self) -> np.dtype: return np.dtype(self.variables[0][1].dtype)
+    def dtype(self) -> np.dtype:
+        "The dtype of the model's variables, which the array is read in."
+        return np.dtype(self.variables[0][1].dtype)
 
     def read(self) -> np.ndarray:
         "The array: the variable's value, or the list's layers stacked on axis 0 (a transient copy)."
         values = [np.asarray(v.get_value()) for _, v in self.variables]
         return values[0] if self.variables[0][0] is None else np.stack(values)
 
-    def write(self, array: np.ndarray, place: Callable[[nnx.Variable, np.ndarray], jax.Array]) -> None:
+    def write(
+        self,
+        array: np.ndarray,  # the whole array, as the checkpoint holds it
+        place: Callable[[nnx.Variable, np.ndarray], jax.Array],  # puts a variable's part where it belongs
+    ) -> None:
         "Set the variables from the checkpoint's `array`, each to its layer's slice as `place(variable, part)` puts it."
         for i, v in self.variables:
             value = place(v, array if i is None else array[i])
@@ -237,7 +264,9 @@ class CheckpointParam:
             v.set_value(value)
 
 
-def checkpoint_params(tree) -> dict[str, CheckpointParam]:
+def checkpoint_params(
+    tree: nnx.Module | nnx.State,  # a model, or its (abstract) state
+) -> dict[str, CheckpointParam]:
     "The parameters of a module (or the variables of an `nnx.State`) by checkpoint name, in either layer layout."
     state = nnx.state(tree, nnx.Param) if isinstance(tree, nnx.Module) else tree
     groups = {}
@@ -248,12 +277,19 @@ def checkpoint_params(tree) -> dict[str, CheckpointParam]:
             for name, vs in groups.items()}
 
 
-def checkpoint_arrays(tree) -> dict[str, np.ndarray]:
+def checkpoint_arrays(
+    tree: nnx.Module | nnx.State,  # a model, or its state
+) -> dict[str, np.ndarray]:
     "Every array of a module (or an `nnx.State`) under its checkpoint name, a list's layers stacked on axis 0."
     return {name: p.read() for name, p in checkpoint_params(tree).items()}
 
 # %% ../../nbs/09_formats_bigvision.ipynb #03d1301a
-def abstract_model(config: PaliGemmaConfig, *, dtype=jnp.float32, param_dtype=jnp.float32) -> PaliGemma:
+def abstract_model(
+    config: PaliGemmaConfig,  # the model to build
+    *,
+    dtype: DTypeLike = jnp.float32,  # compute dtype
+    param_dtype: DTypeLike = jnp.float32,  # dtype of the (abstract) parameters
+) -> PaliGemma:
     "A `PaliGemma` whose parameters are shapes only (`nnx.eval_shape`)."
     return nnx.eval_shape(lambda: PaliGemma(config, rngs=nnx.Rngs(0), dtype=dtype, param_dtype=param_dtype))
 
@@ -261,31 +297,37 @@ def abstract_model(config: PaliGemmaConfig, *, dtype=jnp.float32, param_dtype=jn
 def _check_shapes(expected: Mapping[str, tuple], found: Mapping[str, tuple], source: str):
     missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     problems = []
-    if missing: problems.append(f"missing {len(missing)} key(s): {', '.join(missing[:8])}" + " ..." * (len(missing) > 8))
-    if extra: problems.append(f"unexpected {len(extra)} key(s): {', '.join(extra[:8])}" + " ..." * (len(extra) > 8))
+    more = lambda keys: ", ".join(keys[:8]) + " ..." * (len(keys) > 8)
+    if missing: problems.append(f"missing {len(missing)} key(s): {more(missing)}")
+    if extra: problems.append(f"unexpected {len(extra)} key(s): {more(extra)}")
     bad = [f"{k}: file has {tuple(found[k])}, model expects {tuple(expected[k])}"
            for k in sorted(set(expected) & set(found)) if tuple(found[k]) != tuple(expected[k])]
     if bad: problems.append("wrong shape for " + "; ".join(bad[:8]))
     if problems: raise CheckpointError(f"{source} does not match the model: " + " | ".join(problems))
 
 
-def device_put(variable: nnx.Variable, array: np.ndarray) -> jax.Array:
+def device_put(
+    variable: nnx.Variable,  # the (abstract) variable the array is for; unused here
+    array: np.ndarray,  # the array, or one layer of it
+) -> jax.Array:
     "The default placement: the whole array on the default device (on CPU an aligned buffer is adopted, not copied)."
     return jax.device_put(array)
 
 
-def default_compute_dtype(param_dtype) -> jnp.dtype:
+def default_compute_dtype(
+    param_dtype: DTypeLike | None,  # the parameters' dtype; None: the file's
+) -> jnp.dtype:
     "float32 on CPU or for float32 parameters, else the parameter dtype."
     return jnp.dtype(jnp.float32 if param_dtype is None or jax.default_backend() == "cpu" else param_dtype)
 
 # %% ../../nbs/09_formats_bigvision.ipynb #87f14e46
 def model_from_arrays(
-    config: PaliGemmaConfig,
+    config: PaliGemmaConfig,  # the model to build
     shapes: Mapping[str, tuple[int, ...]],  # checkpoint name -> shape, for every array the source provides
     getters: Mapping[str, Callable[[], np.ndarray]],  # checkpoint name -> function that reads that array
     *,
-    param_dtype=None,  # None: each array's own dtype
-    dtype=None,  # compute dtype; None: `default_compute_dtype(param_dtype)`
+    param_dtype: DTypeLike | None = None,  # None: each array's own dtype
+    dtype: DTypeLike | None = None,  # compute dtype; None: `default_compute_dtype(param_dtype)`
     source: str = "checkpoint",  # named in errors and on the progress bar
     progress: bool | None = None,  # a progress bar on stderr; None: for models over 1 GB
     place: Callable[[nnx.Variable, np.ndarray], jax.Array] = device_put,  # where each array (or layer of one) goes
@@ -310,10 +352,10 @@ def model_from_arrays(
 
 # %% ../../nbs/09_formats_bigvision.ipynb #f3caf13c
 def read_npz(
-    path,  # a big_vision `.npz` (float32, `.bf16.npz` or `.f16.npz`)
+    path: str | os.PathLike,  # a big_vision `.npz` (float32, `.bf16.npz` or `.f16.npz`)
     *,
     config: PaliGemmaConfig | None = None,  # inferred from the shapes when None
-    dtype=None,  # cast each array to this dtype while reading; None keeps the file's
+    dtype: DTypeLike | None = None,  # cast each array to this dtype while reading; None keeps the file's
 ) -> tuple[PaliGemmaConfig, dict[str, tuple[int, ...]], dict[str, Callable[[], np.ndarray]]]:
     "A big_vision checkpoint as (config, shapes, readers) by checkpoint name, fix-ups applied; nothing read yet."
     ckpt = NpzCheckpoint(path)
@@ -325,11 +367,11 @@ def read_npz(
 
 
 def load_npz(
-    path,  # a big_vision `.npz` (float32, `.bf16.npz` or `.f16.npz`)
+    path: str | os.PathLike,  # a big_vision `.npz` (float32, `.bf16.npz` or `.f16.npz`)
     *,
     config: PaliGemmaConfig | None = None,  # inferred from the file when None
-    dtype=None,  # parameter dtype; None keeps the file's
-    compute_dtype=None,  # activation dtype; float32 on CPU, else `dtype`
+    dtype: DTypeLike | None = None,  # parameter dtype; None keeps the file's
+    compute_dtype: DTypeLike | None = None,  # activation dtype; float32 on CPU, else `dtype`
     progress: bool | None = None,  # a progress bar while loading; None: for models over 1 GB
     place: Callable[[nnx.Variable, np.ndarray], jax.Array] = device_put,  # where each array goes
 ) -> PaliGemma:
@@ -339,13 +381,18 @@ def load_npz(
                              progress=progress, place=place)
 
 # %% ../../nbs/09_formats_bigvision.ipynb #100210f9
-def npz_arrays(model: PaliGemma, dtype=None) -> Iterator[tuple[str, np.ndarray]]:
+def npz_arrays(
+    model: PaliGemma,  # the model to write
+    dtype: DTypeLike | None = None,  # cast each array to this dtype; None keeps each parameter's
+) -> Iterator[tuple[str, np.ndarray]]:
     "The model's parameters as (big_vision key, numpy array), one at a time, cast to `dtype` if given."
     for name, p in sorted(checkpoint_params(model).items(), key=lambda kv: bigvision_name(kv[0])):
         yield bigvision_name(name), p.read() if dtype is None else p.read().astype(dtype, copy=False)
 
 
-def npz_writer(arrays: Iterable[tuple[str, np.ndarray]]) -> Callable[[Path], None]:
+def npz_writer(
+    arrays: Iterable[tuple[str, np.ndarray]],  # (member name without `.npy`, array), consumed one at a time
+) -> Callable[[Path], None]:
     "A function writing `arrays` (member name without `.npy`, array) into an uncompressed `.npz`, one at a time."
     def write(path: Path):
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
@@ -356,7 +403,7 @@ def npz_writer(arrays: Iterable[tuple[str, np.ndarray]]) -> Callable[[Path], Non
 
 
 def write_npz(
-    path,  # destination `.npz`
+    path: str | os.PathLike,  # destination `.npz`
     arrays: Iterable[tuple[str, np.ndarray]],  # (member name without `.npy`, array), consumed one at a time
 ) -> Path:
     "Write arrays into an uncompressed `.npz` one member at a time, atomically."

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import functools
 import json
+import os
 import re
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 from flax import nnx
+from jax.typing import DTypeLike
 from safetensors import safe_open
 from ..gemma.transformer import GemmaConfig
 from ..vit.model import ViTConfig
@@ -29,7 +31,9 @@ __all__ = ['normalize_hf_key', 'hf_saved_key', 'HFRule', 'hf_rules', 'hf_arrays'
            'write_safetensors', 'hf_specs', 'hf_writes']
 
 # %% ../../nbs/15_formats_hf.ipynb #2f1db5d3
-def normalize_hf_key(key: str) -> str:
+def normalize_hf_key(
+    key: str,  # a transformers tensor name, 4.x or 5.x
+) -> str:
     "Map both transformers generations of PaliGemma key names to the 5.x names without the `model.` prefix."
     key = key.removeprefix("model.")
     key = key.replace("vision_tower.vision_model.", "vision_tower.")
@@ -37,7 +41,9 @@ def normalize_hf_key(key: str) -> str:
     return key.replace("language_model.lm_head.", "lm_head.")
 
 
-def hf_saved_key(key: str) -> str:
+def hf_saved_key(
+    key: str,  # a name as `normalize_hf_key` gives it
+) -> str:
     "The name `save_pretrained` writes for a normalized key: the decoder's go under `language_model.model.`."
     return "language_model.model." + key.removeprefix("language_model.") if key.startswith("language_model.") else key
 
@@ -51,15 +57,25 @@ class HFRule:
     save: Callable = field(repr=False)  # (our piece, config) -> transformers array
 
     @property
-    def per_layer(self) -> bool: return "{i}" in self.hf
+    def per_layer(self) -> bool:
+        "Whether transformers keeps one tensor per layer (its name has `{i}`) where we stack them."
+        return "{i}" in self.hf
 
     @property
-    def half(self) -> int | None: return int(self.ours[-1]) if self.ours[-2:] in ("/0", "/1") else None
+    def half(self) -> int | None:
+        "Which half of a fused parameter this tensor is (0 or 1), or None."
+        return int(self.ours[-1]) if self.ours[-2:] in ("/0", "/1") else None
 
     @property
-    def param(self) -> str: return self.ours[:-2] if self.half is not None else self.ours
+    def param(self) -> str:
+        "Our checkpoint name of the whole parameter."
+        return self.ours[:-2] if self.half is not None else self.ours
 
-    def piece(self, value, i: int | None = None):
+    def piece(
+        self,
+        value: np.ndarray,  # our whole parameter, as the checkpoint holds it
+        i: int | None = None,  # the layer, for a per-layer rule
+    ) -> np.ndarray:
         "This rule's piece of our parameter `value`: layer `i`'s slice, then the half."
         value = value if i is None else value[i]
         return value if self.half is None else value[self.half]
@@ -83,7 +99,9 @@ def _llm_in(heads: str):  # [N·H, D] <-> [N, D, H], N = config.llm.<heads>
             lambda a, c: a.transpose(0, 2, 1).reshape(-1, a.shape[1]))
 
 # %% ../../nbs/15_formats_hf.ipynb #b946137f
-def hf_rules(post_norms: bool) -> list[HFRule]:
+def hf_rules(
+    post_norms: bool,  # Gemma 2's extra norms (PaliGemma 2); False for Gemma 1
+) -> list[HFRule]:
     "The transformers <-> ours table for a Gemma 1 (`post_norms=False`) or Gemma 2 decoder."
     v, l = "vision_tower.encoder.layers.{i}.", "language_model.layers.{i}."
     rules = [
@@ -130,7 +148,7 @@ _HF_UNUSED = re.compile(r"^(lm_head\.weight|vision_tower\.head\..*)$")
 # %% ../../nbs/15_formats_hf.ipynb #5e46c1e0
 def hf_arrays(
     tensors: Mapping,  # transformers state dict: values with .shape and .dtype, read by np.asarray (may be lazy)
-    config: PaliGemmaConfig,
+    config: PaliGemmaConfig,  # our config of the same model (it gives the head counts the layouts need)
 ) -> tuple[dict[str, tuple], dict[str, Callable[[], np.ndarray]]]:  # our path -> shape, our path -> reader
     "Map a transformers PaliGemma state dict to our paths and layouts, lazily: each reader stacks one parameter."
     rules = hf_rules(config.llm.post_norms)
@@ -177,13 +195,15 @@ def hf_arrays(
 
 def params_from_hf(
     tensors: Mapping[str, np.ndarray],  # transformers state dict as numpy arrays (any key generation)
-    config: PaliGemmaConfig,
+    config: PaliGemmaConfig,  # our config of the same model
 ) -> dict[str, np.ndarray]:  # our parameter path -> array, per-layer weights stacked on axis 0
     "Convert a transformers PaliGemma state dict to our parameter paths and layouts (all at once)."
     return {k: get() for k, get in hf_arrays(tensors, config)[1].items()}
 
 # %% ../../nbs/15_formats_hf.ipynb #d2e561a8
-def config_from_hf(hf_config: Mapping) -> PaliGemmaConfig:
+def config_from_hf(
+    hf_config: Mapping,  # transformers' `config.json`, as a dict
+) -> PaliGemmaConfig:
     "A `PaliGemmaConfig` from a transformers `PaliGemmaConfig` (as a dict, e.g. `config.json`)."
     v, t = hf_config["vision_config"], hf_config["text_config"]
     gemma2 = t.get("model_type", "gemma") == "gemma2"
@@ -211,7 +231,9 @@ def config_from_hf(hf_config: Mapping) -> PaliGemmaConfig:
     return PaliGemmaConfig(vit, GemmaConfig(**llm), v["image_size"])
 
 
-def config_to_hf(config: PaliGemmaConfig) -> dict:
+def config_to_hf(
+    config: PaliGemmaConfig,  # our config
+) -> dict:
     "A transformers `PaliGemmaConfig` dict describing the same model."
     c, v = config.llm, config.vit
     text = dict(model_type="gemma2" if c.post_norms else "gemma", vocab_size=c.vocab_size, hidden_size=c.width,
@@ -250,7 +272,10 @@ class _LazyTensor:
 
 class SafetensorsCheckpoint(Mapping):
     "Read-only mapping over the tensors of one safetensors file or of the shards named by an index."
-    def __init__(self, path):
+    def __init__(
+        self,
+        path: str | os.PathLike,  # a `.safetensors` file, or a `model.safetensors.index.json` naming the shards
+    ):
         path = Path(path)
         if path.name.endswith(".index.json"):
             try: weight_map = json.loads(path.read_text())["weight_map"]
@@ -288,7 +313,7 @@ def _hf_files(path: Path) -> tuple[Path, Path]:
 
 
 def read_hf(
-    path,  # a Hugging Face folder, or its `model.safetensors` / `model.safetensors.index.json`
+    path: str | os.PathLike,  # a Hugging Face folder, or its `model.safetensors` / `.safetensors.index.json`
     *,
     config: PaliGemmaConfig | None = None,  # read from the folder's config.json when None
 ) -> tuple[PaliGemmaConfig, dict[str, tuple[int, ...]], dict[str, Callable[[], np.ndarray]]]:
@@ -306,25 +331,41 @@ def read_hf(
             config = config.replace(llm=config.llm.replace(vocab_size=emb.shape[0]))
     return config, *hf_arrays(tensors, config)
 
-
-def model_from_hf(tensors: Mapping, config: PaliGemmaConfig, *, dtype=None, compute_dtype=None,
-                  source: str = "Hugging Face state dict", progress: bool | None = None,
-                  place: Callable[[nnx.Variable, np.ndarray], jax.Array] = device_put) -> PaliGemma:
+# %% ../../nbs/15_formats_hf.ipynb #b18faed1
+def model_from_hf(
+    tensors: Mapping,  # transformers state dict: numpy arrays, or lazy tensors with .shape and .dtype
+    config: PaliGemmaConfig,  # our config of the same model
+    *,
+    dtype: DTypeLike | None = None,  # parameter dtype; None keeps each tensor's
+    compute_dtype: DTypeLike | None = None,  # activation dtype; float32 on CPU, else `dtype`
+    source: str = "Hugging Face state dict",  # named in errors and on the progress bar
+    progress: bool | None = None,  # a progress bar while loading; None: for models over 1 GB
+    place: Callable[[nnx.Variable, np.ndarray], jax.Array] = device_put,  # where each array goes
+) -> PaliGemma:
     "A `PaliGemma` from a transformers state dict (numpy arrays, or lazy tensors) and our config."
     return model_from_arrays(config, *hf_arrays(tensors, config), param_dtype=dtype, dtype=compute_dtype,
                              source=source, progress=progress, place=place)
 
 
-def load_hf(path, *, config: PaliGemmaConfig | None = None, dtype=None, compute_dtype=None,
-            progress: bool | None = None, place: Callable[[nnx.Variable, np.ndarray], jax.Array] = device_put
-            ) -> PaliGemma:
+def load_hf(
+    path: str | os.PathLike,  # a Hugging Face folder, or its `model.safetensors` / `.safetensors.index.json`
+    *,
+    config: PaliGemmaConfig | None = None,  # read from the folder's config.json when None
+    dtype: DTypeLike | None = None,  # parameter dtype; None keeps the file's
+    compute_dtype: DTypeLike | None = None,  # activation dtype; float32 on CPU, else `dtype`
+    progress: bool | None = None,  # a progress bar while loading; None: for models over 1 GB
+    place: Callable[[nnx.Variable, np.ndarray], jax.Array] = device_put,  # where each array goes
+) -> PaliGemma:
     "Load a Hugging Face PaliGemma checkpoint (safetensors, single or sharded, either key generation)."
     config, shapes, getters = read_hf(path, config=config)
     return model_from_arrays(config, shapes, getters, param_dtype=dtype, dtype=compute_dtype, source=str(path),
                              progress=progress, place=place)
 
 # %% ../../nbs/15_formats_hf.ipynb #69092f18
-def hf_tensors(model: PaliGemma, dtype=None) -> Iterator[tuple[str, np.ndarray]]:
+def hf_tensors(
+    model: PaliGemma,  # the model to write
+    dtype: DTypeLike | None = None,  # cast each tensor to this dtype; None keeps each parameter's
+) -> Iterator[tuple[str, np.ndarray]]:
     "The model's parameters as (transformers name, contiguous numpy array in torch layout), one at a time."
     params, config = checkpoint_params(model), model.config
     rules = hf_rules(config.llm.post_norms)
@@ -364,10 +405,10 @@ def _safetensors_writer(specs, tensors, metadata=None) -> Callable[[Path], None]
 
 
 def write_safetensors(
-    path,  # destination `.safetensors`
+    path: str | os.PathLike,  # destination `.safetensors`
     specs: list[tuple[str, tuple[int, ...], np.dtype]],  # (name, shape, dtype) of every tensor, in write order
     tensors: Iterable[tuple[str, np.ndarray]],  # the same tensors, in the same order, produced one at a time
-    metadata: dict[str, str] | None = None,
+    metadata: dict[str, str] | None = None,  # the header's `__metadata__`, e.g. `{"format": "pt"}`
 ) -> Path:
     "Write a safetensors file tensor by tensor: the header from `specs`, then each array's bytes."
     path = Path(path)
@@ -375,7 +416,10 @@ def write_safetensors(
     return path
 
 # %% ../../nbs/15_formats_hf.ipynb #47b6c0e1
-def hf_specs(model: PaliGemma, dtype=None) -> list[tuple[str, tuple[int, ...], np.dtype]]:
+def hf_specs(
+    model: PaliGemma,  # the model to write (an abstract one will do)
+    dtype: DTypeLike | None = None,  # the dtype the tensors will be written in; None: each parameter's
+) -> list[tuple[str, tuple[int, ...], np.dtype]]:
     "(transformers name, shape, dtype) of every tensor `hf_tensors` gives, in its order, from shapes alone."
     params, config = checkpoint_params(model), model.config
     specs = []
@@ -387,7 +431,11 @@ def hf_specs(model: PaliGemma, dtype=None) -> list[tuple[str, tuple[int, ...], n
     return specs
 
 
-def hf_writes(model: PaliGemma, folder, dtype=None) -> list[tuple[Path, Callable[[Path], None]]]:
+def hf_writes(
+    model: PaliGemma,  # the model to write
+    folder: str | os.PathLike,  # the checkpoint's folder
+    dtype: DTypeLike | None = None,  # cast each tensor to this dtype; None keeps each parameter's
+) -> list[tuple[Path, Callable[[Path], None]]]:
     "(destination, writer) of a Hugging Face checkpoint's `config.json` and `model.safetensors` in `folder`."
     folder, dtype = Path(folder), None if dtype is None else np.dtype(jnp.dtype(dtype))
     specs = hf_specs(model, dtype)

@@ -28,7 +28,7 @@ def _res_block(ours: str, theirs: str) -> dict[str, tuple[str, str]]:  # three c
 
 
 VAE_TABLE = {  # half -> {our parameter path: (key in vae-oid.npz, layout)}
-    "encoder": {**{f"w_down/{i}": (f"encoder.{2 * i}.weight", "conv") for i in range(4)},  # stride-2 convs, ReLUs between
+    "encoder": {**{f"w_down/{i}": (f"encoder.{2 * i}.weight", "conv") for i in range(4)},  # stride-2, ReLUs between
                 **{f"b_down/{i}": (f"encoder.{2 * i}.bias", "plain") for i in range(4)},
                 **_res_block("res/0", "encoder.8"), **_res_block("res/1", "encoder.9"),
                 "w_out": ("encoder.10.weight", "conv"), "b_out": ("encoder.10.bias", "plain"),
@@ -48,7 +48,9 @@ def _shape(npz: Mapping, key: str) -> tuple[int, ...]:
     return tuple(npz[key].shape)
 
 
-def vae_config(npz: Mapping, half: str) -> dict:
+def vae_config(npz: Mapping,  # a `vae-oid.npz` file's arrays by key (`np.load` of it, or a dict)
+               half: str,  # "encoder" or "decoder"
+               ) -> dict:  # `num_codes`, `code_dim` and `channels`: the half's constructor arguments
     "Constructor arguments of one half read off a checkpoint: codebook size and width, each stage's channel width."
     K, D = _shape(npz, "_vq_vae._embedding")
     return dict(num_codes=K, code_dim=D, channels=tuple(_shape(npz, f"{half}.{i}.bias")[0] for i in VAE_WIDTHS[half]))
@@ -66,7 +68,7 @@ def load_vae(
     build: Callable[..., nnx.Module],  # a half's class: called with `vae_config`'s arguments
     source: str | Path | Mapping,  # a `vae-oid.npz` file, or its arrays by key
     half: str,  # "encoder" or "decoder"
-) -> nnx.Module:
+) -> nnx.Module:  # the half, every parameter filled from `source`
     "One half of the mask VQ-VAE, built at the sizes of `source` and filled from it, every key and shape checked."
     npz = source if isinstance(source, Mapping) else np.load(source)
     model = build(**vae_config(npz, half))
@@ -87,11 +89,14 @@ def load_vae(
 # %% ../../nbs/20_formats_vqvae.ipynb #fff5c48e
 def _key_order(key):  # encoder.*, the codebook, decoder.*; numbered parts as numbers; weight before bias
     parts = key.split(".")
-    return ["encoder", "_vq_vae", "decoder"].index(parts[0]), [int(t) for t in parts if t.isdigit()], parts[-1] == "bias"
+    digits = [int(t) for t in parts if t.isdigit()]
+    return ["encoder", "_vq_vae", "decoder"].index(parts[0]), digits, parts[-1] == "bias"
 
 
 def save_vae_npz(path: str | Path,  # where to write (`np.savez_compressed`)
-                 encoder: nnx.Module, decoder: nnx.Module) -> Path:
+                 encoder: nnx.Module,  # the encoder half (parameters named as in `VAE_TABLE["encoder"]`)
+                 decoder: nnx.Module,  # the decoder half, with the same codebook
+                 ) -> Path:  # `path`, written whole or not at all
     "Write both halves in the `vae-oid.npz` layout (PyTorch names and layouts), so `load_vae` reads them back."
     arrays = {}
     for half, model in (("encoder", encoder), ("decoder", decoder)):

@@ -18,11 +18,18 @@ __all__ = ['AXIS_NAMES', 'F16_MAX', 'RMSNorm', 'stacked_matmul', 'Einsum', 'Feed
 # %% ../../nbs/03_gemma_layers.ipynb #1fccbcdb
 class RMSNorm(nnx.Module):
     "Root-mean-square norm with a `(1 + scale)` gain, computed in float32."
-    def __init__(self, dim: int, *, eps: float = 1e-6, param_dtype=jnp.float32, rngs: nnx.Rngs | None = None):
+    def __init__(self,
+                 dim: int,  # D, the size of the normalised (last) axis
+                 *, eps: float = 1e-6,  # added to the mean square before the square root
+                 param_dtype: jnp.dtype = jnp.float32,  # dtype of the stored `scale`
+                 rngs: nnx.Rngs | None = None):  # unused: the scale starts at zero, a unit gain
         self.scale = param(jnp.zeros((dim,), param_dtype), ("norm",))
         self.eps = eps
 
-    def __call__(self, x):  # [..., D]
+    def __call__(self,
+                 x: jax.Array,  # [..., D]
+                 ) -> jax.Array:  # [..., D], in the dtype of `x`
+        "Normalise the last axis of `x` by its root mean square, then apply the `(1 + scale)` gain."
         x32 = x.astype(jnp.float32)
         normed = x32 * jax.lax.rsqrt(jnp.mean(jnp.square(x32), axis=-1, keepdims=True) + self.eps)
         return (normed * (1 + self.scale[...].astype(jnp.float32))).astype(x.dtype)
@@ -31,7 +38,7 @@ class RMSNorm(nnx.Module):
 def stacked_matmul(
     x: jax.Array,  # [M, D] activations, flattened over batch and sequence
     w: jax.Array,  # [G, D, E]: G weight matrices sharing the input
-    preferred_element_type=None,  # the result's dtype; None: that of x and w
+    preferred_element_type: jnp.dtype | None = None,  # the result's dtype; None: that of x and w
 ) -> jax.Array:  # [G, M, E]
     "`x @ w[g]` for every g, without transposing `w` when few rows pass through."
     G, D, E = w.shape
@@ -46,11 +53,14 @@ AXIS_NAMES = {"N": "heads", "K": "kv_heads", "D": "embed", "H": "head_dim", "F":
 
 class Einsum(nnx.Module):
     "A projection weight `w`, its axes named by letters (`'NDH'`), applied as `x @ w` batched over the leading axes."
-    def __init__(self, axes: str,  # one letter of `AXIS_NAMES` per axis of the weight, e.g. 'NDH' for the queries
-                 shape: tuple[int, ...],
+    def __init__(self,
+                 axes: str,  # one letter of `AXIS_NAMES` per axis of the weight, e.g. 'NDH' for the queries
+                 shape: tuple[int, ...],  # the weight's shape, one size per letter of `axes`
                  *, inputs: str,  # the letters contracted with the activations, consecutive in `axes`: 'D'
-                 out_dtype=None,  # the result's dtype; None: `dtype`
-                 dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
+                 out_dtype: jnp.dtype | None = None,  # the result's dtype; None: `dtype`
+                 dtype: jnp.dtype = jnp.float32,  # the dtype the matmul runs in
+                 param_dtype: jnp.dtype = jnp.float32,  # the stored weight's dtype
+                 rngs: nnx.Rngs):  # draws the initial weight
         if len(axes) != len(shape) or set(axes) - set(AXIS_NAMES) or not inputs or inputs not in axes:
             raise ValueError(f"Einsum: axes {axes!r} must be letters of {''.join(AXIS_NAMES)}, one per axis of "
                              f"{shape}, with the inputs {inputs!r} among them, side by side")
@@ -59,7 +69,10 @@ class Einsum(nnx.Module):
         self.w = param(init(rngs.params(), shape, param_dtype), tuple(AXIS_NAMES[c] for c in axes))
         self.axes, self.inputs, self.dtype, self.out_dtype = axes, inputs, dtype, out_dtype
 
-    def __call__(self, x):  # [M, *inputs] -> [*leading, M, *outputs]
+    def __call__(self,
+                 x: jax.Array,  # [M, *inputs]: M rows (batch times sequence), then the contracted axes
+                 ) -> jax.Array:  # [*leading, M, *outputs]
+        "Contract `x` with the weight's input axes; the axes before them batch, those after them are the output."
         i, n = self.axes.index(self.inputs), len(self.inputs)
         w = self.w[...].astype(self.dtype)
         lead, outputs = w.shape[:i], w.shape[i + n:]
@@ -77,13 +90,21 @@ F16_MAX = float(jnp.finfo(jnp.float16).max)
 
 class FeedForward(nnx.Module):
     "GeGLU feed-forward: `linear(gelu(x @ gate) * (x @ up))`."
-    def __init__(self, width: int, mlp_dim: int, *, dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
+    def __init__(self,
+                 width: int,  # D
+                 mlp_dim: int,  # F, the hidden width
+                 *, dtype: jnp.dtype = jnp.float32,  # the dtype the matmuls run in
+                 param_dtype: jnp.dtype = jnp.float32,  # the stored weights' dtype
+                 rngs: nnx.Rngs):  # draws the initial weights
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         self.gating_einsum = Einsum("CDF", (2, width, mlp_dim), inputs="D", **kw)  # gate and up
         self.linear = Einsum("FD", (mlp_dim, width), inputs="F", out_dtype=jnp.float32, **kw)  # down
         self.dtype = dtype
 
-    def __call__(self, x):  # [B, T, D] -> float32[B, T, D]
+    def __call__(self,
+                 x: jax.Array,  # [B, T, D]
+                 ) -> jax.Array:  # float32[B, T, D]
+        "The gated feed-forward of every token; the result joins the float32 residual stream."
         B, T, D = x.shape
         gate, up = self.gating_einsum(x.reshape(B * T, D)).reshape(2, B, T, -1)
         hidden = jax.nn.gelu(gate.astype(jnp.float32), approximate=True) * up.astype(jnp.float32)

@@ -24,7 +24,7 @@ def apply_rope(
     x: jax.Array,  # [B, T, N, H] queries or keys
     positions: jax.Array,  # int[B, T] absolute position of each token
     *,
-    max_wavelength: float = 10_000.0,
+    max_wavelength: float = 10_000.0,  # lambda, as in `rope_timescale`
 ) -> jax.Array:  # [B, T, N, H], same dtype as `x`
     "Rotate each head's two halves by position-dependent angles (Gemma's split-halves RoPE)."
     timescale = rope_timescale(x.shape[-1], max_wavelength)

@@ -20,7 +20,7 @@ __all__ = ['GemmaConfig', 'Embedder', 'Block', 'sliding_window_mask', 'Transform
 @dataclasses.dataclass(frozen=True)
 class GemmaConfig:
     "Hyperparameters of a Gemma 1 or Gemma 2 decoder."
-    vocab_size: int
+    vocab_size: int  # V: the tokens the embedding table holds
     width: int  # D
     depth: int  # L
     mlp_dim: int  # F
@@ -31,7 +31,7 @@ class GemmaConfig:
     attn_logits_softcap: float | None = None  # Gemma 2: 50.0
     final_logits_softcap: float | None = None  # Gemma 2: 30.0
     post_norms: bool = False  # Gemma 2: RMSNorm after attention and after the feed-forward, inside the residual
-    rope_max_wavelength: float = 10_000.0
+    rope_max_wavelength: float = 10_000.0  # RoPE's longest wavelength, in positions
     sliding_window: int | None = None  # Gemma 2 local attention span on even layers (0, 2, ...); None: all global
     remat: bool = False  # recompute each block's activations in the backward pass instead of storing them
     stack_layers: bool | None = None  # True: one Block, [L, ...] parameters, scanned; False: L Blocks; None: by backend
@@ -42,38 +42,37 @@ class GemmaConfig:
     def local_layers(self) -> tuple[bool, ...]:
         "Which layers use the sliding window: the even ones when `sliding_window` is set (Gemma 2's alternation)."
         return tuple(self.sliding_window is not None and i % 2 == 0 for i in range(self.depth))
-
     @property
-    def stacked(self) -> bool:  # whether the layers are stored stacked and scanned (None: off CPU only)
+    def stacked(self) -> bool:
+        "Whether the layers are stored stacked and scanned: `stack_layers`, or off CPU when that is None."
         return jax.default_backend() != "cpu" if self.stack_layers is None else self.stack_layers
-
     @property
-    def query_scale_value(self) -> float:  # the number queries are multiplied by after RoPE
+    def query_scale_value(self) -> float:
+        "The number queries are multiplied by after RoPE."
         return (self.head_dim if self.query_scale == "head_dim" else self.width // self.num_heads) ** -0.5
 
-    def replace(self, **overrides) -> GemmaConfig: return dataclasses.replace(self, **overrides)
+    def replace(self, **overrides: object) -> GemmaConfig:
+        "A copy with the fields in `overrides` changed, e.g. `depth=2`, and checked again."
+        return dataclasses.replace(self, **overrides)
 
     @classmethod
-    def gemma_2b(cls, **overrides) -> GemmaConfig:
-        "Gemma 1 2B with PaliGemma's vocabulary (256000 text + 1024 loc + 128 seg tokens)."
+    def gemma_2b(cls, **overrides: object) -> GemmaConfig:
+        "Gemma 1 2B, PaliGemma's vocabulary (256000 text + 1024 loc + 128 seg tokens); `overrides` change fields."
         return cls(**dict(vocab_size=257_152, width=2048, depth=18, mlp_dim=16_384, num_heads=8, num_kv_heads=1,
                           head_dim=256) | overrides)
-
     @classmethod
-    def gemma2_2b(cls, **overrides) -> GemmaConfig:
-        "Gemma 2 2B with PaliGemma's vocabulary."
+    def gemma2_2b(cls, **overrides: object) -> GemmaConfig:
+        "Gemma 2 2B with PaliGemma's vocabulary; `overrides` change its fields."
         return cls(**dict(vocab_size=257_152, width=2304, depth=26, mlp_dim=9216, num_heads=8, num_kv_heads=4,
                           head_dim=256, attn_logits_softcap=50.0, final_logits_softcap=30.0,
                           post_norms=True) | overrides)
-
     @classmethod
-    def gemma2_9b(cls, **overrides) -> GemmaConfig:
-        "Gemma 2 9B with PaliGemma's vocabulary."
+    def gemma2_9b(cls, **overrides: object) -> GemmaConfig:
+        "Gemma 2 9B with PaliGemma's vocabulary; `overrides` change its fields."
         return cls.gemma2_2b(**dict(width=3584, depth=42, mlp_dim=14_336, num_heads=16, num_kv_heads=8) | overrides)
-
     @classmethod
-    def gemma2_27b(cls, **overrides) -> GemmaConfig:
-        "Gemma 2 27B with PaliGemma's vocabulary; its queries are scaled by (width / heads)**-0.5."
+    def gemma2_27b(cls, **overrides: object) -> GemmaConfig:
+        "Gemma 2 27B with PaliGemma's vocabulary, queries scaled by (width / heads)**-0.5; `overrides` change fields."
         return cls.gemma2_2b(**dict(width=4608, depth=46, mlp_dim=36_864, num_heads=32, num_kv_heads=16, head_dim=128,
                                     query_scale="width_over_heads") | overrides)
 
@@ -98,16 +97,27 @@ def _check_config(c: GemmaConfig):
 # %% ../../nbs/04_gemma_transformer.ipynb #d0bae8fb
 class Embedder(nnx.Module):
     "Token embedding table, also used (transposed) as the output projection."
-    def __init__(self, vocab_size: int, width: int, *, dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
+    def __init__(self,
+                 vocab_size: int,  # V
+                 width: int,  # D
+                 *, dtype: jnp.dtype = jnp.float32,  # the dtype of the output projection's matmul
+                 param_dtype: jnp.dtype = jnp.float32,  # the stored table's dtype
+                 rngs: nnx.Rngs):  # draws the initial table
         self.input_embedding = param(nnx.initializers.normal(1.0)(rngs.params(), (vocab_size, width), param_dtype),
                                      ("vocab", "embed"))
         self.dtype = dtype
 
-    def encode(self, tokens):  # int[B, T] -> float32[B, T, D]
+    def encode(self,
+               tokens: jax.Array,  # int[B, T]
+               ) -> jax.Array:  # float32[B, T, D]
+        "The tokens' rows of the table, times sqrt(D)."
         x = self.input_embedding[...][tokens].astype(jnp.float32)  # float32: the residual stream's dtype
         return x * jnp.sqrt(jnp.float32(x.shape[-1]))
 
-    def decode(self, x):  # [B, T, D] -> float32[B, T, V]
+    def decode(self,
+               x: jax.Array,  # [B, T, D]
+               ) -> jax.Array:  # float32[B, T, V]
+        "Logits: `x` times the transposed table, accumulated in float32."
         return jnp.einsum("BTD,VD->BTV", x.astype(self.dtype), self.input_embedding[...].astype(self.dtype),
                           preferred_element_type=jnp.float32)
 
@@ -115,11 +125,10 @@ class Embedder(nnx.Module):
 class Block(nnx.Module):
     "One Gemma decoder block."
     def __init__(self,
-                 config: GemmaConfig,  # the decoder's sizes and Gemma 2 options
-                 *,
-                 dtype: DTypeLike = jnp.float32,  # the matmuls' compute dtype
-                 param_dtype: DTypeLike = jnp.float32,  # the weights' dtype
-                 rngs: nnx.Rngs):  # initialises the weights
+                 config: GemmaConfig,  # sizes and the Gemma 2 switches
+                 *, dtype: jnp.dtype = jnp.float32,  # the dtype the matmuls run in
+                 param_dtype: jnp.dtype = jnp.float32,  # the stored weights' dtype
+                 rngs: nnx.Rngs):  # draws the initial weights
         c = config
         self.pre_attention_norm = RMSNorm(c.width, param_dtype=param_dtype)
         self.attn = Attention(c.width, c.num_heads, c.num_kv_heads, c.head_dim, query_scale=c.query_scale_value,
@@ -132,17 +141,16 @@ class Block(nnx.Module):
             self.post_ffw_norm = RMSNorm(c.width, param_dtype=param_dtype)
         self.post_norms = c.post_norms
 
-    def __call__(
-        self,
-        x: jax.Array,  # [B, T, D] residual stream, float32
-        positions: jax.Array,  # int[B, T]
-        mask: jax.Array,  # bool[B, T, S]
-        kv: tuple[jax.Array, jax.Array] | None = None,  # this layer's cache (keys, values), each [B, K, S, H]
-        write_index: jax.Array | int | None = None,  # the cache slot of this call's first token
-        *,
-        fresh: bool = False,  # the cache is empty (a prefill): attend over this call's own keys
-    ) -> tuple[jax.Array, tuple | None]:  # ([B, T, D], the updated cache or None)
-        "Attention, then the feed-forward, each added to the residual stream (pre-norms, and Gemma 2's post-norms)."
+    def __call__(self,
+                 x: jax.Array,  # [B, T, D] the residual stream, float32
+                 positions: jax.Array,  # int[B, T]: each token's RoPE position
+                 mask: jax.Array,  # bool[B, T, S]: which keys each query may see
+                 kv: tuple[jax.Array, jax.Array] | None = None,  # optional cache (keys, values), each [B, K, S, H]
+                 write_index: jax.Array | None = None,  # int32 scalar: the cache slot of this call's first token
+                 *,
+                 fresh: bool = False,  # the cache is empty (a prefill): attend over this call's own keys
+                 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:  # ([B, T, D], updated cache or None)
+        "Attention, then the feed-forward, each on a normalised copy of the stream and added back to it."
         h, kv = self.attn(self.pre_attention_norm(x), positions, mask, kv, write_index, fresh=fresh)
         if self.post_norms: h = self.post_attention_norm(h)
         x = x + h
@@ -154,10 +162,10 @@ class Block(nnx.Module):
 
 # %% ../../nbs/04_gemma_transformer.ipynb #66b05c1f
 def sliding_window_mask(
-    mask,  # bool[B, T, S]: the global mask; its first T keys are the T queries (a full forward or a prefill)
-    positions,  # int[B, T]
-    window: int,
-):  # -> bool[B, T, S]
+    mask: jax.Array,  # bool[B, T, S], the global mask; its first T keys are the queries (full forward, prefill)
+    positions: jax.Array,  # int[B, T]: the queries' RoPE positions
+    window: int,  # keys at least this many positions back are cut
+) -> jax.Array:  # bool[B, T, S]
     "Restrict `mask` to keys less than `window` positions back, except among the prefix (the first token's block)."
     T, S = mask.shape[1:]
     k_positions = jnp.pad(positions, ((0, 0), (0, S - T)))  # slots past T are empty and masked anyway

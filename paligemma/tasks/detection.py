@@ -12,7 +12,10 @@ import numpy as np
 import PIL.Image
 from ..io import write_atomic
 from .locations import TOKEN, box_to_loc, image_hw, loc_text, loc_to_box, read_group
-if TYPE_CHECKING: from matplotlib.figure import Figure  # matplotlib is imported by `draw_detections` only
+from ..tokenizer import Tokenizer
+if TYPE_CHECKING:  # matplotlib is imported by `draw_detections` only
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 # %% auto #0
 __all__ = ['parse_detections', 'boxes_to_text', 'draw_detections']
@@ -42,9 +45,9 @@ def _token_spans(ids: list[int], tokenizer) -> list[tuple[int, int]]:
 def parse_detections(text_or_tokens: str | Sequence[int] | np.ndarray,  # the answer: text, or generated token ids
                      image_size: int | Sequence[int],  # (h, w) of the image the boxes are for, or one int (square)
                      labels: Sequence[str] | None = None,  # keep only objects with these labels (the names asked for)
-                     tokenizer=None,  # a `paligemma.tokenizer.Tokenizer`, needed for token ids
-                     logprobs=None,  # float[N], the log-probability of each generated id: adds a `score`
-                     ) -> list[dict]:
+                     tokenizer: Tokenizer | None = None,  # the tokenizer that made the ids; needed for token ids
+                     logprobs: Sequence[float] | np.ndarray | None = None,  # float[N], one per generated id: a `score`
+                     ) -> list[dict]:  # one dict per object, in answer order
     "Objects in a `detect` answer: dicts with `label` and pixel `box` (y1, x1, y2, x2), and `score` given `logprobs`."
     size, spans = image_hw(image_size), None
     if isinstance(text_or_tokens, str):
@@ -80,16 +83,18 @@ def parse_detections(text_or_tokens: str | Sequence[int] | np.ndarray,  # the an
 def boxes_to_text(boxes: Sequence[Sequence[float]],  # pixel boxes y1, x1, y2, x2
                   labels: Sequence[str],  # one label per box
                   image_size: int | Sequence[int],  # (h, w), or one int for a square
-                  ) -> str:
+                  ) -> str:  # groups of four `<loc>` and a label, ` ; ` between them
     "The `detect` answer for pixel `boxes` and their `labels`: the suffix of a training example."
     if isinstance(labels, str): raise TypeError("boxes_to_text: labels must be a list of str, one per box")
     if len(boxes) != len(labels): raise ValueError(f"boxes_to_text: {len(boxes)} boxes but {len(labels)} labels")
     groups = []
     for box, label in zip(boxes, labels):
         if not isinstance(label, str) or ";" in label or "\n" in label or TOKEN.search(label):
-            raise ValueError(f"boxes_to_text: a label must be a str without ';', newlines or <loc>/<seg>; got {label!r}")
+            raise ValueError(f"boxes_to_text: a label must be a str without ';', newlines or <loc>/<seg>; "
+                             f"got {label!r}")
         loc = box_to_loc(box, image_size)
-        if box[2] < box[0] or box[3] < box[1]: raise ValueError(f"boxes_to_text: box {tuple(box)} has y2 < y1 or x2 < x1")
+        if box[2] < box[0] or box[3] < box[1]:
+            raise ValueError(f"boxes_to_text: box {tuple(box)} has y2 < y1 or x2 < x1")
         groups.append(loc_text(loc) + (" " + label.strip() if label.strip() else ""))
     return " ; ".join(groups)
 
@@ -123,7 +128,8 @@ def _file_format(path) -> str:
     fmt = path.suffix.lower().lstrip(".") or "png"
     known = Figure().canvas.get_supported_filetypes()
     if fmt not in known:
-        raise ValueError(f"draw_detections: cannot write a '.{fmt}' file; use one of {', '.join('.' + k for k in known)}")
+        raise ValueError(f"draw_detections: cannot write a '.{fmt}' file; "
+                         f"use one of {', '.join('.' + k for k in known)}")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"draw_detections: no folder {str(path.parent)!r} to write {path.name!r} in")
     return fmt
@@ -143,12 +149,12 @@ def _sizes(ax, h: int, w: int) -> tuple[float, float]:
     return max(_MIN_LINE, _LINE * side) * pt, max(_MIN_TEXT, _TEXT * side) * pt
 
 # %% ../../nbs/19_tasks_detection.ipynb #e1a56ab2
-def draw_detections(image,  # uint8[H, W, 3] or [H, W], or a PIL image
-                    objects: Sequence[dict],  # dicts with `box` (pixel y1, x1, y2, x2), `label`; optional `score`, `mask`
-                    ax=None,  # a matplotlib Axes to draw into; None: a new Figure, the image's size
+def draw_detections(image: np.ndarray | PIL.Image.Image,  # uint8[H, W, 3] or [H, W], or a PIL image
+                    objects: Sequence[dict],  # dicts with `box` (pixel y1, x1, y2, x2), `label`; `score`, `mask`
+                    ax: Axes | None = None,  # a matplotlib Axes to draw into; None: a new Figure, the image's size
                     path: str | Path | None = None,  # also write the figure here, in the format its extension names
                     min_side: int = 512,  # a new figure's longer side is at least this many pixels
-                    ) -> Figure:
+                    ) -> Figure:  # the figure drawn on (`ax.figure` when `ax` is given)
     "Boxes, labels, scores and mask overlays of `objects` drawn over `image`; returns the Figure (saved to `path`)."
     from matplotlib import patheffects
     from matplotlib.colors import to_rgb
@@ -189,7 +195,8 @@ def draw_detections(image,  # uint8[H, W, 3] or [H, W], or a PIL image
             score = obj.get("score")
             text = " ".join(s for s in (label, None if score is None else f"{score:.2f}") if s)
             if text:
-                ax.text(x1, y1, text, color=_text_colour(colour), fontsize=fontsize, va="top", ha="left", clip_on=True,
+                ax.text(x1, y1, text, color=_text_colour(colour), fontsize=fontsize, va="top", ha="left",
+                        clip_on=True,
                         bbox=dict(facecolor=colour, edgecolor=_HALO[1], linewidth=lw / 2, pad=0.25 * fontsize))
     ax.set_xlim(0, w)
     ax.set_ylim(h, 0)

@@ -19,19 +19,21 @@ TOKEN = re.compile(r"<(loc|seg)(\d+)>")  # a <loc>/<seg> token in decoded text
 _DIGITS = {"loc": (4, NUM_LOC), "seg": (3, NUM_SEG)}  # how each kind is spelled: digits, and how many values
 
 
-def loc_text(locs: Sequence[int]) -> str:  # values in [0, 1023]
+def loc_text(locs: Sequence[int],  # values in [0, 1023]
+             ) -> str:  # `<locNNNN>` tokens, side by side
     "`<loc>` tokens spelled out: `[1, 1023]` -> `<loc0001><loc1023>`."
     return "".join(f"<loc{int(t):04d}>" for t in locs)
 
 
-def seg_text(codes: Sequence[int]) -> str:  # codebook indices in [0, 127]
+def seg_text(codes: Sequence[int],  # codebook indices in [0, 127]
+             ) -> str:  # `<segNNN>` tokens, side by side
     "`<seg>` tokens spelled out: `[7, 127]` -> `<seg007><seg127>`."
     return "".join(f"<seg{int(c):03d}>" for c in codes)
 
 
 def read_group(text: str,  # one object of an answer: the text between two ` ; `
-               ) -> tuple[list[tuple[str, int]], str] | None:
-    "`([(kind, value), ...], label)` of one object, or None unless its tokens are side by side, well spelled and in range."
+               ) -> tuple[list[tuple[str, int]], str] | None:  # ([(kind, value), ...], label), or None
+    "The tokens and label of one object, or None unless its tokens are side by side, well spelled and in range."
     toks = list(TOKEN.finditer(text))
     if not toks: return None
     if any(text[a.end():b.start()].strip() for a, b in zip(toks, toks[1:])): return None  # text between tokens
@@ -43,7 +45,8 @@ def read_group(text: str,  # one object of an answer: the text between two ` ; `
     return values, text[toks[-1].end():].strip()  # text before the first token (an echoed prompt) is dropped
 
 # %% ../../nbs/18_tasks_locations.ipynb #723c7243
-def image_hw(image_size: int | Sequence[int]) -> tuple[int, int]:
+def image_hw(image_size: int | Sequence[int],  # (h, w), or one int for a square
+             ) -> tuple[int, int]:  # (h, w) as ints
     "`(h, w)` from an int (square) or an `(h, w)` pair, both positive."
     hw = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
     if len(hw) != 2 or not all(isinstance(n, (int, np.integer)) and n > 0 for n in hw):
@@ -54,7 +57,7 @@ def image_hw(image_size: int | Sequence[int]) -> tuple[int, int]:
 def loc_to_box(locs: Sequence[int],  # y1, x1, y2, x2 in [0, 1023]
                image_size: int | Sequence[int],  # (h, w), or one int for a square
                whole_pixels: bool = False,  # truncate to ints, as big_vision does before pasting a mask
-               ) -> tuple[float, float, float, float] | tuple[int, int, int, int]:
+               ) -> tuple[float, float, float, float] | tuple[int, int, int, int]:  # pixel y1, x1, y2, x2
     "Pixel box y1, x1, y2, x2 of four `<loc>` values, as big_vision reads them: `t / 1023 * size` in float64."
     h, w = image_hw(image_size)
     y1, x1, y2, x2 = (float(t) / (NUM_LOC - 1) for t in locs)
@@ -75,7 +78,7 @@ def normalize_box(box: Sequence[float],  # pixel y1, x1, y2, x2
 
 def box_to_loc(box: Sequence[float],  # pixel y1, x1, y2, x2; or fractions of the image when `image_size` is None
                image_size: int | Sequence[int] | None = None,  # (h, w), or one int for a square
-               ) -> tuple[int, int, int, int]:
+               ) -> tuple[int, int, int, int]:  # y1, x1, y2, x2 in [0, 1023]
     "The four `<loc>` values of a box, as big_vision writes them: `clip(round(1023 * f), 0, 1023)` in float32."
     f = normalize_box(box, 1) if image_size is None else normalize_box(box, image_size)
     t = np.round(f * np.float32(NUM_LOC - 1))  # np.round: half to even, like tf.round
@@ -94,8 +97,8 @@ def _resize_weights(n_in: int, n_out: int) -> np.ndarray:  # -> float64[n_out, n
     return w
 
 
-def resize_bilinear(x,  # float[h, w]
-                    shape: tuple[int, int],  # (h', w')
+def resize_bilinear(x: np.ndarray,  # float[h, w]
+                    shape: tuple[int, int],  # (h', w'), the output's size
                     ) -> np.ndarray:  # float32[h', w']
     "`jax.image.resize(x, shape, 'bilinear', antialias=True)` in numpy: no compilation per shape."
     x = np.asarray(x, np.float64)
@@ -103,8 +106,8 @@ def resize_bilinear(x,  # float[h, w]
     return (_resize_weights(x.shape[0], shape[0]) @ x @ _resize_weights(x.shape[1], shape[1]).T).astype(np.float32)
 
 # %% ../../nbs/18_tasks_locations.ipynb #53f0fed9
-def crop_mask64(mask,  # uint8[h, w] (0..255) or bool/float in [0, 1]: the full-image mask
-                box,  # y1, x1, y2, x2 as fractions of the image (`normalize_box`)
+def crop_mask64(mask: np.ndarray,  # uint8[h, w] (0..255) or bool/float in [0, 1]: the full-image mask
+                box: Sequence[float],  # y1, x1, y2, x2 as fractions of the image (`normalize_box`)
                 ) -> np.ndarray:  # float32[64, 64] in [0, 1]
     "The VQ-VAE encoder's input: the mask cropped to `box` (pixel edges rounded half to even) and resized to 64x64."
     mask = np.asarray(mask)
@@ -117,9 +120,10 @@ def crop_mask64(mask,  # uint8[h, w] (0..255) or bool/float in [0, 1]: the full-
     return crop / np.float32(255.0 if mask.dtype == np.uint8 else 1.0)
 
 
-def paste_mask(mask64,  # float32[64, 64] decoder logits
+def paste_mask(mask64: np.ndarray,  # float32[64, 64] decoder logits
                box: tuple[int, int, int, int],  # pixel y1, x1, y2, x2, whole pixels
-               image_size: int | Sequence[int]) -> np.ndarray:  # bool[h, w]
+               image_size: int | Sequence[int],  # (h, w) of the whole image, or one int for a square
+               ) -> np.ndarray:  # bool[h, w]
     "Full-image mask: the logits resized into `box` (antialiased bilinear), thresholded at > 0."
     y1, x1, y2, x2 = box
     full = np.zeros(image_hw(image_size), bool)

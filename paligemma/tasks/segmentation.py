@@ -6,13 +6,15 @@
 from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Self
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from ..formats.vqvae import load_vae, vae_config
-from ..tokenizer import NUM_SEG
-from .locations import box_to_loc, crop_mask64, loc_text, loc_to_box, normalize_box, paste_mask, read_group, seg_text
+from ..tokenizer import NUM_SEG, Tokenizer
+from .locations import (box_to_loc, crop_mask64, loc_text, loc_to_box, normalize_box, paste_mask,
+                                       read_group, seg_text)
 
 # %% auto #0
 __all__ = ['VQVAEDecoder', 'parse_segmentations', 'VQVAEEncoder', 'mask_to_codes', 'mask_to_text', 'mask_to_rle', 'rle_to_mask']
@@ -51,13 +53,17 @@ class _VAEHalf(nnx.Module):
     _HALF = ""  # "encoder" or "decoder": which half of the file's table this module is
 
     @classmethod
-    def torch_config(cls, npz: Mapping) -> dict:
+    def torch_config(cls,
+                     npz: Mapping,  # a `vae-oid.npz` file's arrays by key (`np.load` of it, or a dict)
+                     ) -> dict:  # `num_codes`, `code_dim`, `channels`: the constructor's arguments
         "Constructor arguments read off a checkpoint: codebook size and width, and each stage's width from its bias."
         return vae_config(npz, cls._HALF)
 
     @classmethod
-    def from_npz(cls, path: str | Path | Mapping):
-        "Load this half from the official `vae-oid.npz` (PyTorch names and layouts), or a smaller one; the other half's keys are ignored."
+    def from_npz(cls,
+                 path: str | Path | Mapping,  # the official `vae-oid.npz`, a smaller one, or its arrays by key
+                 ) -> Self:  # this half, built at the file's sizes and filled from it
+        "Load this half from a `vae-oid.npz` file (PyTorch names and layouts); the other half's keys are ignored."
         return load_vae(cls, path, cls._HALF)
 
 # %% ../../nbs/21_tasks_segmentation.ipynb #9989730b
@@ -66,9 +72,10 @@ class VQVAEDecoder(_VAEHalf):
     _HALF = "decoder"
 
     def __init__(self,
-                 num_codes: int = 128,                          # K, codebook size (number of `<seg>` tokens)
-                 code_dim: int = 512,                           # D, codebook vector width
-                 channels: Sequence[int] = (128, 128, 64, 32, 16)):  # after the 1x1 conv, then after each up-conv
+                 num_codes: int = 128,  # K, codebook size (number of `<seg>` tokens)
+                 code_dim: int = 512,  # D, codebook vector width
+                 channels: Sequence[int] = (128, 128, 64, 32, 16),  # after the 1x1 conv, then after each up-conv
+                 ):
         z = lambda *s: nnx.Param(jnp.zeros(s, jnp.float32))
         c = channels
         self.codebook = z(num_codes, code_dim)
@@ -78,12 +85,19 @@ class VQVAEDecoder(_VAEHalf):
         self.b_up = nnx.List([z(c[i + 1]) for i in range(4)])
         self.w_out, self.b_out = z(1, 1, c[4], 1), z(1)
 
-    def __call__(self, codes, return_intermediates: bool = False):  # codes: int32[B, 16]
-        "Mask logits float32[B, 64, 64] (threshold at > 0); with `return_intermediates`, also a dict of stages."
+    def __call__(self,
+                 codes: jax.Array,  # int32[B, 16]: the `<seg>` values, row-major over the 4x4 grid
+                 return_intermediates: bool = False,  # also return each stage's output, by name
+                 ) -> jax.Array | tuple[jax.Array, dict]:  # float32[B, 64, 64] logits (and the stages)
+        "Mask logits from codebook indices (a pixel is on where > 0)."
         B = codes.shape[0]
-        return self.decode(self.codebook[...][codes].reshape(B, 4, 4, -1), return_intermediates)  # token k -> row k // 4, column k % 4
+        x = self.codebook[...][codes].reshape(B, 4, 4, -1)  # token k -> row k // 4, column k % 4
+        return self.decode(x, return_intermediates)
 
-    def decode(self, x, return_intermediates: bool = False):  # x: float32[B, 4, 4, D], code vectors on the grid
+    def decode(self,
+               x: jax.Array,  # float32[B, 4, 4, D]: code vectors on the grid
+               return_intermediates: bool = False,  # also return each stage's output, by name
+               ) -> jax.Array | tuple[jax.Array, dict]:  # float32[B, 64, 64] logits (and the stages)
         "Mask logits from code vectors rather than indices (training feeds it straight-through vectors)."
         inter = {"quantized": x}
         x = inter["Conv_0"] = _conv(x, self.w_in[...], self.b_in[...])
@@ -126,9 +140,9 @@ def _valid_tokens(toks) -> bool:
 
 def parse_segmentations(text_or_tokens: str | Sequence[int] | np.ndarray,  # generated answer: text, or token ids
                         image_size: int | tuple[int, int],  # (h, w) of the image the masks are for
-                        decoder: VQVAEDecoder,
-                        tokenizer=None,  # a `paligemma.tokenizer.Tokenizer`, needed for token ids
-                        ) -> list[dict]:
+                        decoder: VQVAEDecoder,  # turns each object's 16 `<seg>` codes into 64x64 logits
+                        tokenizer: Tokenizer | None = None,  # the tokenizer that made the ids; needed for token ids
+                        ) -> list[dict]:  # one dict per valid object, in answer order
     "Objects in a `segment` answer: dicts with `label`, pixel `box` (y1, x1, y2, x2) and full-image bool `mask`."
     if isinstance(text_or_tokens, str):
         objs = [read for chunk in text_or_tokens.split(";") if (read := read_group(chunk)) is not None]
@@ -150,7 +164,11 @@ class VQVAEEncoder(_VAEHalf):
     "The encoder half of PaliGemma's mask VQ-VAE: 64x64 masks in [0, 1] -> 16 codebook indices."
     _HALF = "encoder"
 
-    def __init__(self, num_codes: int = 128, code_dim: int = 512, channels: Sequence[int] = (16, 32, 64, 128)):
+    def __init__(self,
+                 num_codes: int = 128,  # K, codebook size (number of `<seg>` tokens)
+                 code_dim: int = 512,  # D, codebook vector width
+                 channels: Sequence[int] = (16, 32, 64, 128),  # after each stride-2 conv
+                 ):
         z = lambda *s: nnx.Param(jnp.zeros(s, jnp.float32))
         c = (1, *channels)
         self.w_down = nnx.List([z(4, 4, c[i], c[i + 1]) for i in range(4)])
@@ -159,19 +177,25 @@ class VQVAEEncoder(_VAEHalf):
         self.w_out, self.b_out = z(1, 1, c[4], code_dim), z(code_dim)
         self.codebook = z(num_codes, code_dim)
 
-    def features(self, masks):  # masks: float32[B, 64, 64] in [0, 1]
-        "Encoder output before quantisation, float32[B, 4, 4, D]."
+    def features(self,
+                 masks: jax.Array | np.ndarray,  # float32[B, 64, 64] in [0, 1]
+                 ) -> jax.Array:  # float32[B, 4, 4, D]
+        "The encoder's output f before quantisation: one D-vector per cell of the 4x4 grid."
         x = 2.0 * (jnp.asarray(masks, jnp.float32)[..., None] - 0.5)
         for w, b in zip(self.w_down, self.b_down): x = jax.nn.relu(_conv(x, w[...], b[...], "SAME", stride=2))
         for block in self.res: x = block(x)
         return _conv(x, self.w_out[...], self.b_out[...])
 
-    def __call__(self, masks):  # masks: float32[B, 64, 64] in [0, 1]
-        "Codebook indices int32[B, 16], row-major over the 4x4 grid."
+    def __call__(self,
+                 masks: jax.Array | np.ndarray,  # float32[B, 64, 64] in [0, 1]
+                 ) -> jax.Array:  # int32[B, 16]: the `<seg>` values, row-major over the 4x4 grid
+        "Codebook indices of masks: `features`, then `nearest_codes`."
         return self.nearest_codes(self.features(masks))
 
-    def nearest_codes(self, f):  # f: float32[B, 4, 4, D]
-        "Index of the nearest codebook vector, int32[B, 16], by squared distance."
+    def nearest_codes(self,
+                      f: jax.Array,  # float32[B, 4, 4, D]: encoder outputs
+                      ) -> jax.Array:  # int32[B, 16]
+        "Index of the nearest codebook vector to each f, by squared distance ||f||^2 + ||e||^2 - 2 f.e."
         e = self.codebook[...]
         d = jnp.sum(f**2, -1, keepdims=True) + jnp.sum(e**2, -1) - 2.0 * jnp.einsum("BHWD,KD->BHWK", f, e)
         return jnp.argmin(d, -1).reshape(f.shape[0], -1).astype(jnp.int32)
@@ -181,17 +205,21 @@ class VQVAEEncoder(_VAEHalf):
 def _encode(encoder: VQVAEEncoder, crops): return encoder(crops)  # compiled once, not once per object
 
 
-def mask_to_codes(mask,  # uint8[h, w] (0..255) or bool/float in [0, 1]: the full-image mask
-                  box,  # y1, x1, y2, x2: fractions of the image, or pixels given `image_size`
-                  encoder: VQVAEEncoder,
+def mask_to_codes(mask: np.ndarray,  # uint8[h, w] (0..255) or bool/float in [0, 1]: the full-image mask
+                  box: Sequence[float],  # y1, x1, y2, x2: fractions of the image, or pixels given `image_size`
+                  encoder: VQVAEEncoder,  # turns the 64x64 crop into 16 codes
                   image_size: int | Sequence[int] | None = None,  # (h, w) when `box` is in pixels
-                  ) -> tuple[tuple[int, int, int, int], np.ndarray]:
+                  ) -> tuple[tuple[int, int, int, int], np.ndarray]:  # the 4 `<loc>` values, int32[16] codes
     "The 4 `<loc>` values and 16 `<seg>` codes (int32[16]) of big_vision's `refcoco_mask2str` for one object."
     box = normalize_box(box, 1 if image_size is None else image_size)
     return box_to_loc(box), np.asarray(_encode(encoder, jnp.asarray(crop_mask64(mask, box))[None]))[0]
 
 
-def mask_to_text(mask, box, encoder: VQVAEEncoder, image_size: int | Sequence[int] | None = None) -> str:
+def mask_to_text(mask: np.ndarray,  # uint8[h, w] (0..255) or bool/float in [0, 1]: the full-image mask
+                 box: Sequence[float],  # y1, x1, y2, x2: fractions of the image, or pixels given `image_size`
+                 encoder: VQVAEEncoder,  # turns the 64x64 crop into 16 codes
+                 image_size: int | Sequence[int] | None = None,  # (h, w) when `box` is in pixels
+                 ) -> str:  # 4 `<loc>` then 16 `<seg>` tokens, no label
     "`mask_to_codes` spelled out: the 4 `<loc>` and 16 `<seg>` tokens of one object of a `segment` answer."
     locs, codes = mask_to_codes(mask, box, encoder, image_size)
     return loc_text(locs) + seg_text(codes)
@@ -205,7 +233,8 @@ def _run_lengths(mask: np.ndarray) -> list[int]:  # bool[h, w] -> runs in column
     return ([0] if flat[0] else []) + runs.tolist()
 
 
-def mask_to_rle(mask) -> dict:  # bool[h, w] (or 0/1) -> {"size": [h, w], "counts": str}
+def mask_to_rle(mask: np.ndarray,  # bool[h, w] (or 0/1)
+                ) -> dict:  # {"size": [h, w], "counts": str}
     "A mask as COCO's compressed run-length encoding, as `pycocotools.mask.encode` writes it (counts as a str)."
     mask = np.asarray(mask)
     if mask.ndim != 2: raise ValueError(f"mask_to_rle: expected a 2-d mask [h, w], got shape {mask.shape}")
@@ -233,7 +262,8 @@ def _counts_from_string(text: str) -> list[int]:
     return counts
 
 
-def rle_to_mask(rle: Mapping) -> np.ndarray:  # {"size": [h, w], "counts": str or list[int]} -> bool[h, w]
+def rle_to_mask(rle: Mapping,  # {"size": [h, w], "counts": str (compressed) or list[int]}
+                ) -> np.ndarray:  # bool[h, w]
     "A COCO run-length encoding (compressed string or list of counts) back to a boolean mask."
     h, w = (int(v) for v in rle["size"])
     counts = rle["counts"]

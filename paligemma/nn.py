@@ -11,7 +11,7 @@ from jax.typing import DTypeLike
 
 # %% auto #0
 __all__ = ['K_MASK', 'axis_names', 'param', 'stored_as', 'attend', 'stacked', 'scan_layers', 'run_layers', 'stacked_name',
-           'loop_layers', 'record']
+           'unstacked', 'loop_layers', 'record']
 
 # %% ../nbs/01_nn.ipynb #2195f9a9
 def axis_names(
@@ -133,6 +133,16 @@ def stacked_name(path: tuple) -> tuple[str, int | None]:
     return name, None if i is None else path[i]
 
 # %% ../nbs/01_nn.ipynb #5c0a11e1
+def unstacked(
+    layers: nnx.Module,  # stacked layers ([L, ...] parameters) or an `nnx.List` of layers
+) -> list[nnx.Module]:  # the L layers, one module each
+    "The layers one by one: a list's own, or static slices of the stacked parameters (a view; slicing may copy)."
+    if isinstance(layers, nnx.List): return list(layers)
+    graphdef, state = nnx.split(layers)
+    depth = jax.tree.leaves(nnx.state(layers, nnx.Param))[0].shape[0]
+    return [nnx.merge(graphdef, jax.tree.map(lambda a: a[i], state)) for i in range(depth)]
+
+
 def loop_layers(
     layers: nnx.Module,  # stacked layers ([L, ...] parameters) or an `nnx.List` of layers
     x,  # the residual stream, carried from layer to layer
@@ -140,11 +150,7 @@ def loop_layers(
     xs: list,  # L entries, entry i handed to layer i as it is (e.g. that layer's own cache buffers)
 ) -> tuple:  # (x after the last layer, [y of each layer]): a list, never stacked
     "Run the layers one at a time, unrolled: each gets its own entry of `xs`, each `y` comes back as it is."
-    if isinstance(layers, nnx.List): blocks = list(layers)
-    else:
-        graphdef, state = nnx.split(layers)
-        depth = jax.tree.leaves(nnx.state(layers, nnx.Param))[0].shape[0]
-        blocks = [nnx.merge(graphdef, jax.tree.map(lambda a: a[i], state)) for i in range(depth)]  # static slices
+    blocks = unstacked(layers)
     if len(xs) != len(blocks): raise ValueError(f"loop_layers: {len(blocks)} layers but {len(xs)} entries in xs")
     ys = []
     for block, layer_xs in zip(blocks, xs):

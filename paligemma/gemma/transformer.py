@@ -14,7 +14,7 @@ from .layers import RMSNorm, Attention, FeedForward
 from ..nn import loop_layers, param, record, run_layers, stacked
 
 # %% auto #0
-__all__ = ['GemmaConfig', 'Embedder', 'Block', 'sliding_window_mask', 'Transformer']
+__all__ = ['GemmaConfig', 'Embedder', 'Block', 'sliding_window_mask', 'run_blocks', 'Transformer']
 
 # %% ../../nbs/04_gemma_transformer.ipynb #d3331325
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +173,39 @@ def sliding_window_mask(
     prefix = mask[:, 0, :]  # the keys the first token sees: its own block, the prefix
     return mask & (near | (prefix[:, :T, None] & prefix[:, None, :]))
 
+# %% ../../nbs/04_gemma_transformer.ipynb #0a2d8eb9
+def run_blocks(
+    layers: nnx.Module,  # the decoder's blocks: stacked ([L, ...] parameters) or an `nnx.List`
+    config: GemmaConfig,  # which layers are local (`local_layers`), `sliding_window`, `remat`
+    x: jax.Array,  # float32[B, T, D] the residual stream
+    positions: jax.Array,  # int[B, T]
+    mask: jax.Array,  # bool[B, T, S]: S = T, or with a cache that is not `fresh` the cache's length
+    local_mask: jax.Array | None = None,  # bool[B, T, S] for the sliding-window layers; None: made from `mask`
+    cache: tuple | None = None,  # (keys, values): L buffers [B, K, S, H] each, one per layer; None: no cache
+    write_index: jax.Array | int | None = None,  # the cache slot of this call's first token
+    fresh: bool = False,  # the cache is empty (a prefill): attend over this call's own keys, `mask` [B, T, T]
+) -> tuple[jax.Array, tuple | None]:  # (x after the last block, the updated (keys, values), or None without cache)
+    """The blocks over the residual stream. Without a cache `run_layers` scans them (stacked) or loops (a list); with
+    one they run one at a time (`loop_layers`), each writing this call's keys and values into its own buffers from
+    slot `write_index` on, in place: no layer's cache is sliced out of, or stacked back into, an `[L, ...]` array."""
+    window = config.sliding_window
+    if window is not None and local_mask is None:
+        if cache is not None and not fresh:
+            raise ValueError("a decoder with a sliding window needs the cached call's local_mask")
+        local_mask = sliding_window_mask(mask, positions, window)
+    if cache is None:
+        def step(layer, x, local):
+            m = mask if local_mask is None else jnp.where(local, local_mask, mask)
+            return layer(x, positions, m)[0], None
+        return run_layers(layers, x, step, jnp.asarray(config.local_layers), remat=config.remat)[0], None
+
+    def cached_step(layer, x, layer_xs):
+        local, kv = layer_xs
+        return layer(x, positions, local_mask if local else mask, kv, write_index, fresh=fresh)
+    x, kv = loop_layers(layers, x, cached_step, list(zip(config.local_layers, zip(*cache))))
+    return x, tuple(tuple(c) for c in zip(*kv))
+
+
 # %% ../../nbs/04_gemma_transformer.ipynb #0a2d8ebc
 class Transformer(nnx.Module):
     "The Gemma decoder: embedder, `depth` blocks (stacked or a list), final RMSNorm, tied output projection."
@@ -208,28 +241,11 @@ class Transformer(nnx.Module):
     ):  # -> float32[B, T, D] pre-logits; with `cache`, (pre-logits, the updated (keys, values))
         """Run the blocks and the final norm over embedded inputs `x` [B, T, D]: the pre-logits [B, T, D].
 
-        With `cache` the layers run one at a time (`loop_layers`), each writing this call's keys and values into its
-        own buffers from slot `write_index` on, in place; the result is then `(pre_logits, (keys, values))`."""
-        window = self.config.sliding_window
-        if window is not None and local_mask is None:
-            if cache is not None and not fresh:
-                raise ValueError("a decoder with a sliding window needs the cached call's local_mask")
-            local_mask = sliding_window_mask(mask, positions, window)
+        With `cache`: `(pre_logits, (keys, values))`, each layer's buffers written in place (`run_blocks`)."""
         x = x.astype(jnp.float32)  # the residual stream stays float32 whatever the compute dtype
         record(self, "inputs", x)
-        if cache is None:
-            def step(layer, x, local):
-                m = mask if local_mask is None else jnp.where(local, local_mask, mask)
-                return layer(x, positions, m)[0], None
-            x, _ = run_layers(self.layers, x, step, jnp.asarray(self.config.local_layers), remat=self.config.remat)
-            return self.final_norm(x)
-
-        def cached_step(layer, x, layer_xs):
-            local, kv = layer_xs
-            return layer(x, positions, local_mask if local else mask, kv, write_index, fresh=fresh)
-
-        x, kv = loop_layers(self.layers, x, cached_step, list(zip(self.config.local_layers, zip(*cache))))
-        return self.final_norm(x), tuple(tuple(c) for c in zip(*kv))
+        x, kv = run_blocks(self.layers, self.config, x, positions, mask, local_mask, cache, write_index, fresh)
+        return self.final_norm(x) if cache is None else (self.final_norm(x), kv)
 
     def logits(self,
                pre_logits: jax.Array,  # [B, T, D]: `encode`'s output

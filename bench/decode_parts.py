@@ -85,7 +85,7 @@ def probes(llm, config, batch, new_tokens):
     c_proto = lambda: filled(proto.Cache.create(config.llm, batch, slots))
     weights = sum(a.nbytes for a in jax.tree.leaves(state))
     table = llm.embedder.input_embedding[...].nbytes
-    kv = 2 * c_today().k.nbytes
+    kv = c_today().nbytes
 
     def step_today(st, t, c, key):  # the while_loop body's work: extend, then pick and score the next token
         logits, c = today.extend(merge(st), t, c)

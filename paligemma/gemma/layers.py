@@ -124,7 +124,7 @@ class Attention(nnx.Module):
                  *,
                  query_scale: float | None = None,  # multiplies queries after RoPE; default head_dim**-0.5
                  attn_logits_softcap: float | None = None,  # Gemma 2's cap on the attention logits; None: none
-                 rope_max_wavelength: float = 10_000.0,  # RoPE's longest wavelength (`02_gemma_rope`)
+                 rope_max_wavelength: float = 10_000.0,  # RoPE's longest wavelength, in positions
                  dtype: DTypeLike = jnp.float32,  # the projections' compute dtype
                  param_dtype: DTypeLike = jnp.float32,  # the weights' dtype
                  rngs: nnx.Rngs):  # initialises the weights

@@ -85,7 +85,7 @@ def probes(llm, config, batch, new_tokens):
     c_proto = lambda: filled(proto.Cache.create(config.llm, batch, slots))
     weights = sum(a.nbytes for a in jax.tree.leaves(state))
     table = llm.embedder.input_embedding[...].nbytes
-    kv = 2 * c_today().k.nbytes
+    kv = c_today().nbytes
 
     def step_today(st, t, c, key):  # the while_loop body's work: extend, then pick and score the next token
         logits, c = today.extend(merge(st), t, c)
@@ -123,12 +123,12 @@ def probes(llm, config, batch, new_tokens):
         a = layer.attn
         x2 = jnp.asarray(rng.normal(size=(batch, D)), jnp.float32)
         for name, w in (("q", a.q_einsum.w[...]), ("kv", a.kv_einsum.w[...].reshape(-1, D, config.llm.head_dim)),
-                        ("gating", layer.mlp.gating_einsum[...])):
+                        ("gating", layer.mlp.gating_einsum.w[...])):
             yield Probe(f"  layer 0 {name} [{batch}, {D}] x {list(w.shape)}", stacked_matmul, (x2, w), floor_bytes=w.nbytes)
         wo = a.attn_vec_einsum.w[...].reshape(-1, D)
         yield Probe(f"  layer 0 attn_vec [{batch}, {wo.shape[0]}] x {list(wo.shape)}", jnp.matmul,
                     (jnp.ones((batch, wo.shape[0])), wo), floor_bytes=wo.nbytes)
-        wl = layer.mlp.linear[...]
+        wl = layer.mlp.linear.w[...]
         yield Probe(f"  layer 0 linear [{batch}, {wl.shape[0]}] x {list(wl.shape)}", jnp.matmul,
                     (jnp.ones((batch, wl.shape[0])), wl), floor_bytes=wl.nbytes)
     yield Probe("  Greedy.choose [B, V]", lambda l: Greedy().choose(l, None), (logits,), floor_bytes=logits.nbytes)

@@ -4,7 +4,7 @@ Not the package: phase 2 moves this into `paligemma/gemma/cache.py`, `layers.py`
 It reuses the package's modules (their parameters and `Attention.qkv`, norms, feed-forward) and replaces only the
 cached path: the cache's layout, the attention that reads it and the loop over layers.
 
-Design (each choice measured in `bench/decode_bytes.py` and the probes under `scratch/`):
+Design (each choice measured in `bench/decode_bytes.py` and the probes under `bench/probes/`):
 - One buffer per layer: `Cache.k` and `Cache.v` are tuples of L arrays, not one `[L, ...]` array. XLA:CPU hands a
   matmul whole buffers only, so a layer sliced out of an `[L, ...]` cache (a `dynamic-slice` in a scan, or a static
   slice in an unrolled loop) is copied before the attention reads it; a per-layer buffer is read where it lies.

@@ -6,12 +6,12 @@
 from __future__ import annotations
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
+from jax.typing import DTypeLike
 
 # %% auto #0
-__all__ = ['K_MASK', 'axis_names', 'param', 'attend', 'stacked', 'scan_layers', 'run_layers', 'stacked_name', 'stacked_arrays',
-           'record']
+__all__ = ['K_MASK', 'axis_names', 'param', 'stored_as', 'attend', 'stacked', 'scan_layers', 'run_layers', 'stacked_name',
+           'unstacked', 'loop_layers', 'record']
 
 # %% ../nbs/01_nn.ipynb #2195f9a9
 def axis_names(
@@ -31,30 +31,48 @@ def param(
 # %% ../nbs/01_nn.ipynb #3216da20
 K_MASK = -2.3819763e38  # logit for a masked key: finite, so a fully masked row stays NaN-free
 
+
+def stored_as(
+    x: jax.Array,  # an array about to be stored in a cache
+    dtype: DTypeLike,  # the cache's dtype
+) -> jax.Array:  # x's values as the cache holds them, in `dtype`
+    "`x.astype(dtype)`, rounded explicitly: XLA may otherwise skip a rounding whose result is widened again."
+    x, info = jnp.asarray(x), jnp.finfo(dtype)
+    if jnp.finfo(x.dtype).bits > info.bits:
+        x = jax.lax.reduce_precision(x, exponent_bits=info.nexp, mantissa_bits=info.nmant)
+    return x.astype(dtype)
+
+
 def attend(
-    q: jax.Array,  # [B, T, N, H], already scaled
-    k: jax.Array,  # [B, S, K, H]
-    v: jax.Array,  # [B, S, K, H]
+    q: jax.Array,  # [B, T, N, H] queries, already scaled
+    k: jax.Array,  # [B, K, S, H] keys: K key/value heads, S key positions
+    v: jax.Array,  # [B, K, S, H] values
     mask: jax.Array | None,  # bool[B, T, S], or None to attend everywhere
     *,
-    softcap: float | None = None,
+    softcap: float | None = None,  # Gemma 2's cap c on the logits, c * tanh(logits / c); None: no cap
 ) -> tuple[jax.Array, jax.Array]:  # ([B, T, N, H] attended values, float32[B, N, T, S] weights)
     "Grouped-query dot-product attention with an optional logit soft cap; softmax in float32."
     B, T, N, H = q.shape
-    K = k.shape[2]
+    K = k.shape[1]
     if N % K: raise ValueError(f"num_heads={N} is not a multiple of num_kv_heads={K}")
     q = q.reshape(B, T, K, N // K, H)
-    logits = jnp.einsum("BTKGH,BSKH->BKGTS", q, k, preferred_element_type=jnp.float32)
+    wide = jnp.promote_types(q.dtype, k.dtype)  # keys and values kept narrower (a bfloat16 cache) are widened
+    k, v = k.astype(wide), v.astype(wide)
+    logits = jnp.einsum("BTKGH,BKSH->BKGTS", q, k, preferred_element_type=jnp.float32)
     if softcap is not None:
         logits = jnp.tanh(logits / softcap) * softcap
     if mask is not None:
         logits = jnp.where(mask[:, None, None, :, :], logits, K_MASK)
     weights = jax.nn.softmax(logits, axis=-1)
-    out = jnp.einsum("BKGTS,BSKH->BTKGH", weights.astype(v.dtype), v)
+    out = jnp.einsum("BKGTS,BKSH->BTKGH", weights.astype(v.dtype), v)
     return out.reshape(B, T, N, H), weights.reshape(B, N, T, -1)
 
 # %% ../nbs/01_nn.ipynb #6c9228dd
-def stacked(make_layer, depth: int, rngs: nnx.Rngs) -> nnx.Module:
+def stacked(
+    make_layer,  # make_layer(rngs) -> one layer
+    depth: int,  # L, the number of layers
+    rngs: nnx.Rngs,  # split L ways: each layer gets its own initialisation
+) -> nnx.Module:
     "Build `depth` copies of a layer as one module whose parameters have a leading layer axis."
     @nnx.split_rngs(splits=depth)
     @nnx.vmap(in_axes=(0,), out_axes=0, transform_metadata={nnx.PARTITION_NAME: "layers"})  # names gain 'layers'
@@ -63,7 +81,14 @@ def stacked(make_layer, depth: int, rngs: nnx.Rngs) -> nnx.Module:
     return make(rngs)
 
 
-def scan_layers(layers: nnx.Module, x, fn, xs=None, *, remat: bool = False):
+def scan_layers(
+    layers: nnx.Module,  # stacked layers: parameters with a leading L axis
+    x,  # the residual stream, carried from layer to layer
+    fn,  # fn(layer, x, layer_xs) -> (x, y): one layer
+    xs=None,  # a pytree of arrays with a leading L axis, sliced per layer; or None
+    *,
+    remat: bool = False,  # recompute each layer's activations in the backward pass
+):  # -> (x after the last layer, the ys stacked on a leading L axis)
     """Run stacked `layers` over the residual stream `x` with `jax.lax.scan`.
 
     `fn(layer, x, layer_xs) -> (x, y)` applies one layer; `xs` (leading axis L, or None) is sliced per layer and the
@@ -83,7 +108,14 @@ def scan_layers(layers: nnx.Module, x, fn, xs=None, *, remat: bool = False):
     return x, ys
 
 # %% ../nbs/01_nn.ipynb #1775fb38
-def run_layers(layers: nnx.Module, x, fn, xs=None, *, remat: bool = False):
+def run_layers(
+    layers: nnx.Module,  # stacked layers ([L, ...] parameters) or an `nnx.List` of layers
+    x,  # the residual stream, carried from layer to layer
+    fn,  # fn(layer, x, layer_xs) -> (x, y): one layer
+    xs=None,  # a pytree of arrays with a leading L axis, sliced per layer; or None
+    *,
+    remat: bool = False,  # recompute each layer's activations in the backward pass
+):  # -> (x after the last layer, the ys stacked on a leading L axis)
     "`scan_layers` for stacked layers; for an `nnx.List` of layers, the same contract run as a Python loop."
     if not isinstance(layers, nnx.List): return scan_layers(layers, x, fn, xs, remat=remat)
     step = nnx.remat(fn) if remat else fn
@@ -100,15 +132,33 @@ def stacked_name(path: tuple) -> tuple[str, int | None]:
     name = "/".join(str(key) for j, key in enumerate(path) if j != i)
     return name, None if i is None else path[i]
 
+# %% ../nbs/01_nn.ipynb #5c0a11e1
+def unstacked(
+    layers: nnx.Module,  # stacked layers ([L, ...] parameters) or an `nnx.List` of layers
+) -> list[nnx.Module]:  # the L layers, one module each
+    "The layers one by one: a list's own, or static slices of the stacked parameters (a view; slicing may copy)."
+    if isinstance(layers, nnx.List): return list(layers)
+    graphdef, state = nnx.split(layers)
+    depth = jax.tree.leaves(nnx.state(layers, nnx.Param))[0].shape[0]
+    return [nnx.merge(graphdef, jax.tree.map(lambda a: a[i], state)) for i in range(depth)]
 
-def stacked_arrays(state) -> dict[str, np.ndarray]:
-    "Every array of an `nnx` state under its stacked name, a list's layers stacked on a leading axis."
-    groups = {}
-    for path, v in nnx.to_flat_state(state):
-        name, i = stacked_name(path)
-        groups.setdefault(name, {})[i] = np.asarray(v.get_value())
-    return {n: g[None] if None in g else np.stack([g[i] for i in sorted(g)]) for n, g in groups.items()}
 
+def loop_layers(
+    layers: nnx.Module,  # stacked layers ([L, ...] parameters) or an `nnx.List` of layers
+    x,  # the residual stream, carried from layer to layer
+    fn,  # fn(layer, x, layer_xs) -> (x, y): one layer
+    xs: list,  # L entries, entry i handed to layer i as it is (e.g. that layer's own cache buffers)
+) -> tuple:  # (x after the last layer, [y of each layer]): a list, never stacked
+    "Run the layers one at a time, unrolled: each gets its own entry of `xs`, each `y` comes back as it is."
+    blocks = unstacked(layers)
+    if len(xs) != len(blocks): raise ValueError(f"loop_layers: {len(blocks)} layers but {len(xs)} entries in xs")
+    ys = []
+    for block, layer_xs in zip(blocks, xs):
+        x, y = fn(block, x, layer_xs)
+        ys.append(y)
+    if not isinstance(layers, nnx.List):  # what the slices recorded (`record`), stacked on L as after a scan
+        nnx.update(layers, jax.tree.map(lambda *a: jnp.stack(a), *(nnx.state(b, nnx.Intermediate) for b in blocks)))
+    return x, ys
 
 # %% ../nbs/01_nn.ipynb #d2ec2292
 def record(

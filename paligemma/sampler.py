@@ -207,9 +207,14 @@ def prefill_prompts(model: PaliGemma, images, tokens, lengths, cache: KVCache) -
     return prefill(model.llm, x, positions, mask, model.config.num_image_tokens + lengths - 1, cache)
 
 # %% ../nbs/13_sampler.ipynb #5a3e0c16
+from .nn import unstacked
+
+
 def _generate(graphdef, state, images, tokens, lengths, key, strategy, *, max_new_tokens: int, eos_id: int,
               cache_dtype, return_logits: bool) -> SamplerOutput:
     model = nnx.merge(graphdef, state)
+    if jax.default_backend() == "cpu":  # XLA:CPU copies a layer's slice of stacked [L, ...] weights before its
+        model.llm.layers = nnx.List(unstacked(model.llm.layers))  # matmuls: slice once here, not on every step
     (B, L), N = tokens.shape, max_new_tokens
     cache = KVCache.create(model.config.llm, B, cache_length(model.config, L, N), cache_dtype)
     logits, cache = prefill_prompts(model, images, tokens, lengths, cache)

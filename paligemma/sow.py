@@ -112,6 +112,9 @@ def _replay(graphdef, state, images, tokens, lengths, generated, generated_lengt
     (_, cache), sown = nnx.capture(prefill_prompts, nnx.Intermediate)(model, images, tokens, lengths, cache)
     prefix = records(sown, model, config)
     first = {k: a[:, jnp.arange(B), P + lengths - 1] for k, a in prefix.items() if k.startswith("llm.")}  # [L, B, ...]
+    S = cache.length  # the prefill attended to the prefix's own keys; later steps see every slot
+    first = {k: jnp.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, S - a.shape[-1])]) if k.endswith("attn.weights") else a
+             for k, a in first.items()}
 
     def step(cache, previous):  # the sampler's extend step, with the token it had chosen
         m = nnx.merge(graphdef, state)  # a model of this trace level: a capture sets attributes on it

@@ -9,10 +9,11 @@ import torch
 from flax import nnx
 
 from paligemma.formats.hf import config_from_hf, hf_rules, model_from_hf, normalize_hf_key
-from paligemma.nn import stacked_arrays
+from paligemma.formats.bigvision import checkpoint_arrays
 from paligemma.finetune import (cast_params, count_params, cross_entropy, loss_fn, make_optimizer, train_step,
                                 trainable_filter)
 from paligemma.lora import add_lora, merge_lora
+from paligemma.sampler import Sampler
 from hf_utils import batch_with_padding, hf_inputs, hf_random_model, hf_state_numpy, hf_tiny_config
 
 # HF parameter -> checked for its gradient: attention (MQA query, key half of the fused kv), MLP (fused gate half, down),
@@ -76,7 +77,7 @@ def test_loss_and_gradients_match_transformers(gemma2):
     ours, grads = nnx.jit(nnx.value_and_grad(lambda m: loss_fn(m, batch)))(model)
     print(f"loss: ours {float(ours):.6f}, transformers {theirs:.6f}, rel {abs(float(ours) - theirs) / theirs:.1e}")
     assert abs(float(ours) - theirs) <= 1e-5 * theirs
-    flat = stacked_arrays(grads)  # the checkpoint's names and [L, ...] arrays, whichever layout the model has
+    flat = checkpoint_arrays(grads)  # the checkpoint's names and [L, ...] arrays, whichever layout the model has
     for key in GRAD_CHECKS:
         path, index, expected = our_layout(key, hf_grads[key], config)
         got = flat[path][index]
@@ -109,7 +110,7 @@ def pg1():
 
 
 def flat_params(model):
-    return stacked_arrays(nnx.state(model, nnx.Param))  # the same names and arrays in either layout
+    return checkpoint_arrays(model)  # the same names and arrays in either layout
 
 
 @pytest.mark.parametrize("trainable", ["all", "lora"])
@@ -187,6 +188,31 @@ def test_lora_trains_adapters_only_and_merges(pg1, stack):
     assert count_params(model, "lora") == 0
     assert sorted(flat_params(model)) == sorted(flat_params(model_from_hf(state, config)))
     np.testing.assert_allclose(np.asarray(forward(model)), adapted, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("stack", [True, False], ids=["stacked", "list"])
+def test_adapted_model_generates_with_the_cache(pg1, stack):
+    "Adapters attached, not merged: the sampler's cached steps equal the same model's full forward, in either layout."
+    state, config, batch = pg1
+    model = model_from_hf(state, in_layout(config, stack))
+    add_lora(model, 3, rngs=nnx.Rngs(0))
+    keys = iter(jax.random.split(jax.random.key(1), 64))
+    for _, b in nnx.to_flat_state(nnx.state(model, nnx.LoRAParam)):  # every factor non-zero: the adapters act
+        b.set_value(0.3 * jax.random.normal(next(keys), b.get_value().shape))
+    images, tokens, input_mask = (np.asarray(batch[k]) for k in ("images", "tokens", "input_mask"))
+    lengths, N = input_mask.sum(1), 4
+    out = Sampler(model, cache_dtype=jnp.float32).generate_tokens(images, tokens, lengths, N, eos_id=None,
+                                                                  return_logits=True)
+    new = np.asarray(out.tokens)
+    B, width = len(tokens), int(lengths.max()) + N
+    seq, real, ar = np.zeros((B, width), np.int32), np.zeros((B, width), bool), np.zeros((B, width), np.int32)
+    for b, n in enumerate(lengths):  # each prompt (all prefix), then its generated tokens as a causal suffix
+        seq[b, :n + N], real[b, :n + N], ar[b, n:n + N] = np.r_[tokens[b, :n], new[b]], True, 1
+    full = np.asarray(model(*map(jnp.asarray, (images, seq, real, ar))))
+    from_full = np.stack([full[b, lengths[b] - 1 + np.arange(N)] for b in range(B)])
+    plain = model_from_hf(state, in_layout(config, stack))
+    assert np.abs(np.asarray(plain(*map(jnp.asarray, (images, seq, real, ar)))) - full).max() > 1e-2  # adapted
+    np.testing.assert_allclose(np.asarray(out.logits), from_full, atol=1e-4, rtol=1e-4)
 
 
 def test_bad_choices(pg1):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from flax import struct
-from .transformer import GemmaConfig, Transformer, sliding_window_mask
+from jax.typing import DTypeLike
+from .transformer import GemmaConfig, Transformer
 
 # %% auto #0
 __all__ = ['KVCache', 'prefill', 'extend']
@@ -15,47 +16,54 @@ __all__ = ['KVCache', 'prefill', 'extend']
 # %% ../../nbs/12_gemma_cache.ipynb #a71403e5
 @struct.dataclass
 class KVCache:
-    "Keys and values of every layer for a batch, with the bookkeeping to extend it one token at a time."
-    k: jax.Array  # [L, B, S, K, H]
-    v: jax.Array  # [L, B, S, K, H]
+    "Keys and values of every layer for a batch, one pair of buffers per layer, with the bookkeeping to extend it."
+    k: tuple[jax.Array, ...]  # L x [B, K, S, H]: one buffer per layer
+    v: tuple[jax.Array, ...]  # L x [B, K, S, H]
     key_mask: jax.Array  # bool[B, S]: slots that hold a real token
     key_positions: jax.Array  # int32[B, S]: the RoPE position of the token in each slot (for sliding windows)
     positions: jax.Array  # int32[B]: RoPE position of each example's next token
     index: jax.Array  # int32[]: the next slot to write, shared by the batch
 
     @classmethod
-    def create(cls, config: GemmaConfig, batch: int, length: int, dtype=jnp.float32) -> KVCache:
-        "An empty cache of `length` slots; `dtype` bfloat16 halves its memory and the bytes each step reads."
-        shape = (config.depth, batch, length, config.num_kv_heads, config.head_dim)
-        return cls(k=jnp.zeros(shape, dtype), v=jnp.zeros(shape, dtype), key_mask=jnp.zeros((batch, length), bool),
+    def create(cls,
+               config: GemmaConfig,  # the decoder: its depth L, key/value heads K and head size H
+               batch: int,  # B
+               length: int,  # S, the number of slots: prefix + every generated token but the last
+               dtype: DTypeLike = jnp.float32,  # bfloat16 halves the cache's memory and the bytes each step reads
+               ) -> KVCache:
+        "An empty cache of `length` slots: 2L zero buffers `[B, K, S, H]`, each its own array."
+        shape = (batch, config.num_kv_heads, length, config.head_dim)
+        buffers = lambda: tuple(jnp.zeros(shape, dtype) for _ in range(config.depth))  # distinct: each updated in place
+        return cls(k=buffers(), v=buffers(), key_mask=jnp.zeros((batch, length), bool),
                    key_positions=jnp.zeros((batch, length), jnp.int32), positions=jnp.zeros((batch,), jnp.int32),
                    index=jnp.zeros((), jnp.int32))
 
     @property
-    def length(self) -> int: return self.k.shape[2]
+    def length(self) -> int:
+        "S, the number of slots."
+        return self.key_mask.shape[1]
 
     @property
-    def nbytes(self) -> int: return 2 * self.k.size * self.k.dtype.itemsize
+    def nbytes(self) -> int:
+        "Bytes of the keys and values (also of a cache made by `jax.eval_shape`)."
+        return sum(a.size * jnp.dtype(a.dtype).itemsize for a in (*self.k, *self.v))
 
 # %% ../../nbs/12_gemma_cache.ipynb #29104ae5
 def prefill(
-    llm: Transformer,
-    x,  # [B, T, D] embedded prefix
-    positions,  # int32[B, T]
-    mask,  # bool[B, T, T] attention among the prefix tokens
-    last,  # int32[B]: index of each example's last real token
+    llm: Transformer,  # the decoder
+    x: jax.Array,  # [B, T, D] embedded prefix
+    positions: jax.Array,  # int32[B, T]
+    mask: jax.Array,  # bool[B, T, T] attention among the prefix tokens
+    last: jax.Array,  # int32[B]: index of each example's last real token
     cache: KVCache,  # empty, with at least T slots
 ) -> tuple[jax.Array, KVCache]:  # (float32[B, V] next-token logits, filled cache)
     "Run a whole prefix through the decoder in one pass, writing the cache."
     B, T, _ = x.shape
     if T > cache.length: raise ValueError(f"prefix of {T} tokens does not fit a cache of {cache.length} slots")
     pad = cache.length - T
-    mask = jnp.pad(mask, ((0, 0), (0, 0), (0, pad)))  # [B, T, S]
-    window = llm.config.sliding_window
-    local = None if window is None else sliding_window_mask(mask, positions, window)
-    pre_logits, (k, v) = llm.encode(x, positions, mask, local_mask=local, cache=(cache.k, cache.v), write_index=0)
+    pre_logits, (k, v) = llm.encode(x, positions, mask, cache=(cache.k, cache.v), write_index=0, fresh=True)
     logits = llm.logits(pre_logits[jnp.arange(B), last][:, None])[:, 0]
-    key_mask = jnp.diagonal(mask[:, :, :T], axis1=1, axis2=2)
+    key_mask = jnp.diagonal(mask, axis1=1, axis2=2)  # a real token attends to itself
     next_positions = positions[jnp.arange(B), last] + 1
     return logits, cache.replace(k=k, v=v, key_mask=jnp.pad(key_mask, ((0, 0), (0, pad))),
                                  key_positions=jnp.pad(positions, ((0, 0), (0, pad))).astype(jnp.int32),
@@ -63,9 +71,9 @@ def prefill(
 
 
 def extend(
-    llm: Transformer,
-    tokens,  # int32[B]: one new token per example
-    cache: KVCache,
+    llm: Transformer,  # the decoder
+    tokens: jax.Array,  # int32[B]: one new token per example
+    cache: KVCache,  # filled by `prefill` (and earlier `extend`s)
 ) -> tuple[jax.Array, KVCache]:  # (float32[B, V] next-token logits, cache with the token added)
     "Add one token per example to the cache and return the logits that follow it."
     x = llm.embed(tokens[:, None])

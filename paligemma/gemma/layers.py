@@ -8,8 +8,9 @@ import math
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.typing import DTypeLike
 from .rope import apply_rope
-from ..nn import attend, param, record
+from ..nn import attend, param, record, stored_as
 
 # %% auto #0
 __all__ = ['AXIS_NAMES', 'F16_MAX', 'RMSNorm', 'stacked_matmul', 'Einsum', 'FeedForward', 'Attention']
@@ -115,11 +116,18 @@ class FeedForward(nnx.Module):
 # %% ../../nbs/03_gemma_layers.ipynb #9723b245
 class Attention(nnx.Module):
     "Grouped-query self-attention with RoPE, as in Gemma 1 and 2."
-    def __init__(self, width: int, num_heads: int, num_kv_heads: int, head_dim: int, *,
+    def __init__(self,
+                 width: int,  # D, the residual stream's width
+                 num_heads: int,  # N query heads
+                 num_kv_heads: int,  # K key/value heads, dividing N
+                 head_dim: int,  # H
+                 *,
                  query_scale: float | None = None,  # multiplies queries after RoPE; default head_dim**-0.5
-                 attn_logits_softcap: float | None = None,
-                 rope_max_wavelength: float = 10_000.0,
-                 dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
+                 attn_logits_softcap: float | None = None,  # Gemma 2's cap on the attention logits; None: none
+                 rope_max_wavelength: float = 10_000.0,  # RoPE's longest wavelength, in positions
+                 dtype: DTypeLike = jnp.float32,  # the projections' compute dtype
+                 param_dtype: DTypeLike = jnp.float32,  # the weights' dtype
+                 rngs: nnx.Rngs):  # initialises the weights
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         self.q_einsum = Einsum("NDH", (num_heads, width, head_dim), inputs="D", **kw)
         self.kv_einsum = Einsum("CKDH", (2, num_kv_heads, width, head_dim), inputs="D", **kw)  # keys and values
@@ -127,7 +135,10 @@ class Attention(nnx.Module):
         self.query_scale = head_dim ** -0.5 if query_scale is None else query_scale
         self.attn_logits_softcap, self.rope_max_wavelength = attn_logits_softcap, rope_max_wavelength
 
-    def qkv(self, x, positions):
+    def qkv(self,
+            x: jax.Array,  # [B, T, D]
+            positions: jax.Array,  # int[B, T]: each token's RoPE position
+            ) -> tuple[jax.Array, jax.Array, jax.Array]:  # q [B, T, N, H], k and v [B, T, K, H]
         "Project `x` [B, T, D] to rotated, scaled queries [B, T, N, H] and rotated keys, values [B, T, K, H]."
         B, T, D = x.shape
         x2 = x.reshape(B * T, D)
@@ -141,18 +152,23 @@ class Attention(nnx.Module):
 
     def __call__(
         self,
-        x,  # [B, T, D]
-        positions,  # int[B, T]
-        mask,  # bool[B, T, S]: S = T without a cache, the cache length with one
-        kv=None,  # optional cache (keys, values), each [B, S, K, H]; this call's keys and values are written into it
-        write_index=None,  # int32 scalar: the cache slot of this call's first token
-    ):  # -> (float32[B, T, D], updated (keys, values) or None)
+        x: jax.Array,  # [B, T, D]
+        positions: jax.Array,  # int[B, T]
+        mask: jax.Array,  # bool[B, T, S]: S = T without a cache or with `fresh`, the cache length otherwise
+        kv: tuple[jax.Array, jax.Array] | None = None,  # this layer's cache (keys, values), each [B, K, S, H]
+        write_index: jax.Array | int | None = None,  # the cache slot of this call's first token
+        *,
+        fresh: bool = False,  # the cache holds nothing yet (a prefill): attend over this call's own keys only
+    ) -> tuple[jax.Array, tuple | None]:  # (float32[B, T, D], the cache with this call's keys and values, or None)
+        "Attend from `x`'s tokens to those the mask allows: its own, and with `kv` every cached one."
         B, T, _ = x.shape
         q, k, v = self.qkv(x, positions)
-        if kv is not None:  # write this call's keys and values from `write_index` on, then attend over the whole cache
-            kv = tuple(jax.lax.dynamic_update_slice_in_dim(c, new.astype(c.dtype), write_index, axis=1)
+        k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # [B, K, T, H]: T tokens, a small transpose
+        if kv is not None:  # write this call's T slots in place, from `write_index` on
+            kv = tuple(jax.lax.dynamic_update_slice_in_dim(c, new.astype(c.dtype), write_index, axis=2)
                        for c, new in zip(kv, (k, v)))
-            k, v = (c.astype(q.dtype) for c in kv)
+            # then attend over the whole cache; into an empty one, over this call's keys as the cache holds them
+            k, v = (stored_as(k, kv[0].dtype), stored_as(v, kv[1].dtype)) if fresh else kv
         encoded, weights = attend(q, k, v, mask, softcap=self.attn_logits_softcap)
         record(self, "weights", weights)
         return self.attn_vec_einsum(encoded.reshape(B * T, *encoded.shape[2:])).reshape(B, T, -1), kv

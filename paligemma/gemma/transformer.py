@@ -9,11 +9,12 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.typing import DTypeLike
 from .layers import RMSNorm, Attention, FeedForward
-from ..nn import param, record, run_layers, stacked
+from ..nn import loop_layers, param, record, run_layers, stacked
 
 # %% auto #0
-__all__ = ['GemmaConfig', 'Embedder', 'Block', 'sliding_window_mask', 'Transformer']
+__all__ = ['GemmaConfig', 'Embedder', 'Block', 'sliding_window_mask', 'run_blocks', 'Transformer']
 
 # %% ../../nbs/04_gemma_transformer.ipynb #d3331325
 @dataclasses.dataclass(frozen=True)
@@ -144,11 +145,13 @@ class Block(nnx.Module):
                  x: jax.Array,  # [B, T, D] the residual stream, float32
                  positions: jax.Array,  # int[B, T]: each token's RoPE position
                  mask: jax.Array,  # bool[B, T, S]: which keys each query may see
-                 kv: tuple[jax.Array, jax.Array] | None = None,  # optional cache (keys, values), each [B, S, K, H]
+                 kv: tuple[jax.Array, jax.Array] | None = None,  # optional cache (keys, values), each [B, K, S, H]
                  write_index: jax.Array | None = None,  # int32 scalar: the cache slot of this call's first token
+                 *,
+                 fresh: bool = False,  # the cache is empty (a prefill): attend over this call's own keys
                  ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:  # ([B, T, D], updated cache or None)
         "Attention, then the feed-forward, each on a normalised copy of the stream and added back to it."
-        h, kv = self.attn(self.pre_attention_norm(x), positions, mask, kv, write_index)
+        h, kv = self.attn(self.pre_attention_norm(x), positions, mask, kv, write_index, fresh=fresh)
         if self.post_norms: h = self.post_attention_norm(h)
         x = x + h
         h = self.mlp(self.pre_ffw_norm(x))
@@ -170,10 +173,48 @@ def sliding_window_mask(
     prefix = mask[:, 0, :]  # the keys the first token sees: its own block, the prefix
     return mask & (near | (prefix[:, :T, None] & prefix[:, None, :]))
 
+# %% ../../nbs/04_gemma_transformer.ipynb #0a2d8eb9
+def run_blocks(
+    layers: nnx.Module,  # the decoder's blocks: stacked ([L, ...] parameters) or an `nnx.List`
+    config: GemmaConfig,  # which layers are local (`local_layers`), `sliding_window`, `remat`
+    x: jax.Array,  # float32[B, T, D] the residual stream
+    positions: jax.Array,  # int[B, T]
+    mask: jax.Array,  # bool[B, T, S]: S = T, or with a cache that is not `fresh` the cache's length
+    local_mask: jax.Array | None = None,  # bool[B, T, S] for the sliding-window layers; None: made from `mask`
+    cache: tuple | None = None,  # (keys, values): L buffers [B, K, S, H] each, one per layer; None: no cache
+    write_index: jax.Array | int | None = None,  # the cache slot of this call's first token
+    fresh: bool = False,  # the cache is empty (a prefill): attend over this call's own keys, `mask` [B, T, T]
+) -> tuple[jax.Array, tuple | None]:  # (x after the last block, the updated (keys, values), or None without cache)
+    """The blocks over the residual stream. Without a cache `run_layers` scans them (stacked) or loops (a list); with
+    one they run one at a time (`loop_layers`), each writing this call's keys and values into its own buffers from
+    slot `write_index` on, in place: no layer's cache is sliced out of, or stacked back into, an `[L, ...]` array."""
+    window = config.sliding_window
+    if window is not None and local_mask is None:
+        if cache is not None and not fresh:
+            raise ValueError("a decoder with a sliding window needs the cached call's local_mask")
+        local_mask = sliding_window_mask(mask, positions, window)
+    if cache is None:
+        def step(layer, x, local):
+            m = mask if local_mask is None else jnp.where(local, local_mask, mask)
+            return layer(x, positions, m)[0], None
+        return run_layers(layers, x, step, jnp.asarray(config.local_layers), remat=config.remat)[0], None
+
+    def cached_step(layer, x, layer_xs):
+        local, kv = layer_xs
+        return layer(x, positions, local_mask if local else mask, kv, write_index, fresh=fresh)
+    x, kv = loop_layers(layers, x, cached_step, list(zip(config.local_layers, zip(*cache))))
+    return x, tuple(tuple(c) for c in zip(*kv))
+
+
 # %% ../../nbs/04_gemma_transformer.ipynb #0a2d8ebc
 class Transformer(nnx.Module):
     "The Gemma decoder: embedder, `depth` blocks (stacked or a list), final RMSNorm, tied output projection."
-    def __init__(self, config: GemmaConfig, *, dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
+    def __init__(self,
+                 config: GemmaConfig,  # sizes, Gemma 2 options and the layers' layout (`stack_layers`)
+                 *,
+                 dtype: DTypeLike = jnp.float32,  # the matmuls' compute dtype; the residual stream stays float32
+                 param_dtype: DTypeLike = jnp.float32,  # the weights' dtype
+                 rngs: nnx.Rngs):  # initialises the weights
         self.config = config
         self.embedder = Embedder(config.vocab_size, config.width, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         make = lambda r: Block(config, dtype=dtype, param_dtype=param_dtype, rngs=r)
@@ -181,37 +222,44 @@ class Transformer(nnx.Module):
                        else nnx.List([make(rngs) for _ in range(config.depth)]))
         self.final_norm = RMSNorm(config.width, param_dtype=param_dtype)
 
-    def embed(self, tokens):  # int[B, T] -> [B, T, D]
+    def embed(self,
+              tokens: jax.Array,  # int[B, T]
+              ) -> jax.Array:  # float32[B, T, D]
         "Token embeddings, scaled by sqrt(width)."
         return self.embedder.encode(tokens)
 
-    def encode(self, x, positions, mask, *, local_mask=None, cache=None, write_index=None):
+    def encode(
+        self,
+        x: jax.Array,  # [B, T, D] embedded inputs
+        positions: jax.Array,  # int[B, T]
+        mask: jax.Array,  # bool[B, T, S]: S = T, or with a cache that is not `fresh` the cache's length
+        *,
+        local_mask: jax.Array | None = None,  # bool[B, T, S] for the sliding-window layers; None: made from `mask`
+        cache: tuple | None = None,  # (keys, values): L buffers [B, K, S, H] each, one per layer; None: no cache
+        write_index: jax.Array | int | None = None,  # the cache slot of this call's first token
+        fresh: bool = False,  # the cache is empty (a prefill): attend over this call's own keys, `mask` [B, T, T]
+    ):  # -> float32[B, T, D] pre-logits; with `cache`, (pre-logits, the updated (keys, values))
         """Run the blocks and the final norm over embedded inputs `x` [B, T, D]: the pre-logits [B, T, D].
 
-        With `cache` (keys, values, each [L, B, S, K, H]) every layer reads it and writes this call's keys and
-        values from slot `write_index` on; the result is then `(pre_logits, (keys, values))`."""
-        window = self.config.sliding_window
-        if window is not None and local_mask is None:
-            if cache is not None: raise ValueError("a decoder with a sliding window needs the cached call's local_mask")
-            local_mask = sliding_window_mask(mask, positions, window)
+        With `cache`: `(pre_logits, (keys, values))`, each layer's buffers written in place (`run_blocks`)."""
         x = x.astype(jnp.float32)  # the residual stream stays float32 whatever the compute dtype
         record(self, "inputs", x)
-
-        def step(layer, x, xs):
-            local, kv = xs
-            m = mask if local_mask is None else jnp.where(local, local_mask, mask)
-            return layer(x, positions, m, kv, write_index)
-
-        x, kv = run_layers(self.layers, x, step, (jnp.asarray(self.config.local_layers), cache), remat=self.config.remat)
+        x, kv = run_blocks(self.layers, self.config, x, positions, mask, local_mask, cache, write_index, fresh)
         return self.final_norm(x) if cache is None else (self.final_norm(x), kv)
 
-    def logits(self, pre_logits):  # [B, T, D] -> float32[B, T, V]
+    def logits(self,
+               pre_logits: jax.Array,  # [B, T, D]: `encode`'s output
+               ) -> jax.Array:  # float32[B, T, V]
         "Project to the vocabulary with the tied embedding, then Gemma 2's final soft cap when the config has one."
         logits = self.embedder.decode(pre_logits)
         cap = self.config.final_logits_softcap
         return logits if cap is None else jnp.tanh(logits / cap) * cap
 
-    def __call__(self, tokens, positions=None, mask=None):  # int[B, T] -> float32[B, T, V]
+    def __call__(self,
+                 tokens: jax.Array,  # int[B, T]
+                 positions: jax.Array | None = None,  # int[B, T]; None: 0..T-1
+                 mask: jax.Array | None = None,  # bool[B, T, T]; None: causal
+                 ) -> jax.Array:  # float32[B, T, V]
         "Text-only language model: causal mask and positions 0..T-1 unless given."
         B, T = tokens.shape
         if positions is None: positions = jnp.broadcast_to(jnp.arange(T), (B, T))

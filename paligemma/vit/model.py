@@ -60,7 +60,8 @@ class MultiHeadAttention(nnx.Module):
 
     def __call__(self, x):  # [B, P, W] -> [B, P, W]
         q = self.query(x) * self.query_scale
-        encoded, weights = attend(q, self.key(x), self.value(x), None)
+        heads_first = lambda a: a.transpose(0, 2, 1, 3)  # [B, P, N, H] -> [B, N, P, H], as `attend` takes them
+        encoded, weights = attend(q, heads_first(self.key(x)), heads_first(self.value(x)), None)
         record(self, "weights", weights)
         return self.out(encoded)
 

@@ -1,5 +1,10 @@
-"""Shared test setup: float32 matmuls on every backend, seeds, a small tokenizer, and a clean skip without reference data."""
+"""Shared test setup: float32 matmuls on every backend, one compilation cache, seeds, a small tokenizer, and a clean
+skip without reference data."""
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 
 import jax
 import numpy as np
@@ -23,11 +28,30 @@ TEST_TEXTS = [
 # tolerances hold on every backend.
 jax.config.update("jax_default_matmul_precision", "float32")
 
+# One persistent compilation cache for the whole session, this process and every `paligemma` command the tests
+# start (the `compilation_cache` fixture): a program compiled once (the tiny model's prefill and decode, a train
+# step) is loaded, not compiled again, by the next test or command that builds the same one. `JAX_COMPILATION_CACHE_DIR`
+# names it (.ci/run sets one for `nbdev_test` and `pytest` both, so the tests reuse what the notebooks compiled; a
+# developer may keep one between runs); else a fresh folder per session. Every program is kept: the tiny model's
+# compile in well under the default 1 s threshold, and writing them costs less than compiling (bench/RESULTS.md).
+COMPILATION_CACHE = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+if not COMPILATION_CACHE:
+    COMPILATION_CACHE = tempfile.mkdtemp(prefix="paligemma-test-jax-")
+    atexit.register(shutil.rmtree, COMPILATION_CACHE, ignore_errors=True)
+jax.config.update("jax_compilation_cache_dir", COMPILATION_CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
 
 @pytest.fixture(autouse=True)
 def _seed():
     if "torch" in sys.modules: sys.modules["torch"].manual_seed(0)  # tests that use torch import it at the top
     np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def compilation_cache() -> str:
+    "The session's compilation cache folder: `PALIGEMMA_COMPILATION_CACHE` of the `paligemma` commands tests run."
+    return COMPILATION_CACHE
 
 
 @pytest.fixture(scope="session")

@@ -21,9 +21,9 @@ ENTRY = "import sys; from paligemma.cli import main; sys.exit(main())"
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    "The environment of every call: one compilation cache for the module, so only the first call compiles."
-    return {**os.environ, "PALIGEMMA_COMPILATION_CACHE": str(tmp_path_factory.mktemp("jax-cache"))}
+def env(compilation_cache):
+    "The environment of every call: the session's compilation cache, so only the first call of a program compiles."
+    return {**os.environ, "PALIGEMMA_COMPILATION_CACHE": compilation_cache}
 
 
 def cli(env, *args, cwd=None):

@@ -65,7 +65,7 @@ def test_setup_commands_name_this_repository_and_ci():
 
 
 @pytest.fixture(scope="module")
-def reader(tmp_path_factory):
+def reader(tmp_path_factory, compilation_cache):
     "An empty folder with the clone's pictures the README names, and a PATH whose `paligemma` is the code under test."
     folder = tmp_path_factory.mktemp("reader")
     shutil.copytree(ROOT / "nbs" / "images", folder / "nbs" / "images")
@@ -75,7 +75,7 @@ def reader(tmp_path_factory):
                     f"sys.exit(main())' \"$@\"\n")
     shim.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "PALIGEMMA_COMPILATION_CACHE": str(tmp_path_factory.mktemp("jax-cache")),
+           "PALIGEMMA_COMPILATION_CACHE": compilation_cache,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     return folder, env
 

@@ -51,27 +51,37 @@ class GemmaConfig:
         "The number queries are multiplied by after RoPE."
         return (self.head_dim if self.query_scale == "head_dim" else self.width // self.num_heads) ** -0.5
 
-    def replace(self, **overrides: object) -> GemmaConfig:
+    def replace(self,
+                **overrides: object,  # new values of fields, e.g. `depth=2`
+                ) -> GemmaConfig:  # the changed copy
         "A copy with the fields in `overrides` changed, e.g. `depth=2`, and checked again."
         return dataclasses.replace(self, **overrides)
 
     @classmethod
-    def gemma_2b(cls, **overrides: object) -> GemmaConfig:
+    def gemma_2b(cls,
+                 **overrides: object,  # fields to change in the preset, e.g. `depth=2, vocab_size=17`
+                 ) -> GemmaConfig:  # the preset, `overrides` applied
         "Gemma 1 2B, PaliGemma's vocabulary (256000 text + 1024 loc + 128 seg tokens); `overrides` change fields."
         return cls(**dict(vocab_size=257_152, width=2048, depth=18, mlp_dim=16_384, num_heads=8, num_kv_heads=1,
                           head_dim=256) | overrides)
     @classmethod
-    def gemma2_2b(cls, **overrides: object) -> GemmaConfig:
+    def gemma2_2b(cls,
+                  **overrides: object,  # fields to change in the preset, e.g. `depth=2, vocab_size=17`
+                  ) -> GemmaConfig:  # the preset, `overrides` applied
         "Gemma 2 2B with PaliGemma's vocabulary; `overrides` change its fields."
         return cls(**dict(vocab_size=257_152, width=2304, depth=26, mlp_dim=9216, num_heads=8, num_kv_heads=4,
                           head_dim=256, attn_logits_softcap=50.0, final_logits_softcap=30.0,
                           post_norms=True) | overrides)
     @classmethod
-    def gemma2_9b(cls, **overrides: object) -> GemmaConfig:
+    def gemma2_9b(cls,
+                  **overrides: object,  # fields to change in the preset, e.g. `depth=2, vocab_size=17`
+                  ) -> GemmaConfig:  # the preset, `overrides` applied
         "Gemma 2 9B with PaliGemma's vocabulary; `overrides` change its fields."
         return cls.gemma2_2b(**dict(width=3584, depth=42, mlp_dim=14_336, num_heads=16, num_kv_heads=8) | overrides)
     @classmethod
-    def gemma2_27b(cls, **overrides: object) -> GemmaConfig:
+    def gemma2_27b(cls,
+                   **overrides: object,  # fields to change in the preset, e.g. `depth=2, vocab_size=17`
+                   ) -> GemmaConfig:  # the preset, `overrides` applied
         "Gemma 2 27B with PaliGemma's vocabulary, queries scaled by (width / heads)**-0.5; `overrides` change fields."
         return cls.gemma2_2b(**dict(width=4608, depth=46, mlp_dim=36_864, num_heads=32, num_kv_heads=16, head_dim=128,
                                     query_scale="width_over_heads") | overrides)

@@ -4,6 +4,8 @@
 
 # %% ../nbs/01_nn.ipynb #ab263935
 from __future__ import annotations
+from collections.abc import Callable
+from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -69,7 +71,7 @@ def attend(
 
 # %% ../nbs/01_nn.ipynb #6c9228dd
 def stacked(
-    make_layer,  # make_layer(rngs) -> one layer
+    make_layer: Callable[[nnx.Rngs], nnx.Module],  # make_layer(rngs) -> one layer
     depth: int,  # L, the number of layers
     rngs: nnx.Rngs,  # split L ways: each layer gets its own initialisation
 ) -> nnx.Module:
@@ -83,9 +85,9 @@ def stacked(
 
 def scan_layers(
     layers: nnx.Module,  # stacked layers: parameters with a leading L axis
-    x,  # the residual stream, carried from layer to layer
-    fn,  # fn(layer, x, layer_xs) -> (x, y): one layer
-    xs=None,  # a pytree of arrays with a leading L axis, sliced per layer; or None
+    x: Any,  # the residual stream (an array or a pytree), carried from layer to layer
+    fn: Callable,  # fn(layer, x, layer_xs) -> (x, y): one layer
+    xs: Any = None,  # a pytree of arrays with a leading L axis, sliced per layer; or None
     *,
     remat: bool = False,  # recompute each layer's activations in the backward pass
 ):  # -> (x after the last layer, the ys stacked on a leading L axis)
@@ -110,9 +112,9 @@ def scan_layers(
 # %% ../nbs/01_nn.ipynb #1775fb38
 def run_layers(
     layers: nnx.Module,  # stacked layers ([L, ...] parameters) or an `nnx.List` of layers
-    x,  # the residual stream, carried from layer to layer
-    fn,  # fn(layer, x, layer_xs) -> (x, y): one layer
-    xs=None,  # a pytree of arrays with a leading L axis, sliced per layer; or None
+    x: Any,  # the residual stream (an array or a pytree), carried from layer to layer
+    fn: Callable,  # fn(layer, x, layer_xs) -> (x, y): one layer
+    xs: Any = None,  # a pytree of arrays with a leading L axis, sliced per layer; or None
     *,
     remat: bool = False,  # recompute each layer's activations in the backward pass
 ):  # -> (x after the last layer, the ys stacked on a leading L axis)
@@ -126,7 +128,9 @@ def run_layers(
     return x, jax.tree.map(lambda *a: jnp.stack(a), *ys)
 
 
-def stacked_name(path: tuple) -> tuple[str, int | None]:
+def stacked_name(
+    path: tuple,  # a parameter's path in the model, e.g. ('llm', 'layers', 3, 'attn', 'q_einsum', 'w')
+) -> tuple[str, int | None]:  # (the '/'-joined name without the index, the list index or None)
     "A parameter's name in the stacked layout (`a/layers/3/w` -> `a/layers/w`) and its list index (3), else None."
     i = next((j for j, key in enumerate(path) if isinstance(key, int)), None)
     name = "/".join(str(key) for j, key in enumerate(path) if j != i)
@@ -145,8 +149,8 @@ def unstacked(
 
 def loop_layers(
     layers: nnx.Module,  # stacked layers ([L, ...] parameters) or an `nnx.List` of layers
-    x,  # the residual stream, carried from layer to layer
-    fn,  # fn(layer, x, layer_xs) -> (x, y): one layer
+    x: Any,  # the residual stream (an array or a pytree), carried from layer to layer
+    fn: Callable,  # fn(layer, x, layer_xs) -> (x, y): one layer
     xs: list,  # L entries, entry i handed to layer i as it is (e.g. that layer's own cache buffers)
 ) -> tuple:  # (x after the last layer, [y of each layer]): a list, never stacked
     "Run the layers one at a time, unrolled: each gets its own entry of `xs`, each `y` comes back as it is."

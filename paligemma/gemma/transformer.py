@@ -35,9 +35,7 @@ class GemmaConfig:
     sliding_window: int | None = None  # Gemma 2 local attention span on even layers (0, 2, ...); None: all global
     remat: bool = False  # recompute each block's activations in the backward pass instead of storing them
     stack_layers: bool | None = None  # True: one Block, [L, ...] parameters, scanned; False: L Blocks; None: by backend
-
     def __post_init__(self): _check_config(self)
-
     @property
     def local_layers(self) -> tuple[bool, ...]:
         "Which layers use the sliding window: the even ones when `sliding_window` is set (Gemma 2's alternation)."
@@ -50,28 +48,31 @@ class GemmaConfig:
     def query_scale_value(self) -> float:
         "The number queries are multiplied by after RoPE."
         return (self.head_dim if self.query_scale == "head_dim" else self.width // self.num_heads) ** -0.5
-
-    def replace(self, **overrides: object) -> GemmaConfig:
+    def replace(self,
+                **overrides: object):  # new values of fields, e.g. `depth=2`
         "A copy with the fields in `overrides` changed, e.g. `depth=2`, and checked again."
         return dataclasses.replace(self, **overrides)
-
     @classmethod
-    def gemma_2b(cls, **overrides: object) -> GemmaConfig:
+    def gemma_2b(cls,
+                 **overrides: object):  # fields to change in the preset, e.g. `depth=2`
         "Gemma 1 2B, PaliGemma's vocabulary (256000 text + 1024 loc + 128 seg tokens); `overrides` change fields."
         return cls(**dict(vocab_size=257_152, width=2048, depth=18, mlp_dim=16_384, num_heads=8, num_kv_heads=1,
                           head_dim=256) | overrides)
     @classmethod
-    def gemma2_2b(cls, **overrides: object) -> GemmaConfig:
+    def gemma2_2b(cls,
+                  **overrides: object):  # fields to change in the preset, e.g. `depth=2`
         "Gemma 2 2B with PaliGemma's vocabulary; `overrides` change its fields."
         return cls(**dict(vocab_size=257_152, width=2304, depth=26, mlp_dim=9216, num_heads=8, num_kv_heads=4,
                           head_dim=256, attn_logits_softcap=50.0, final_logits_softcap=30.0,
                           post_norms=True) | overrides)
     @classmethod
-    def gemma2_9b(cls, **overrides: object) -> GemmaConfig:
+    def gemma2_9b(cls,
+                  **overrides: object):  # fields to change in the preset, e.g. `depth=2`
         "Gemma 2 9B with PaliGemma's vocabulary; `overrides` change its fields."
         return cls.gemma2_2b(**dict(width=3584, depth=42, mlp_dim=14_336, num_heads=16, num_kv_heads=8) | overrides)
     @classmethod
-    def gemma2_27b(cls, **overrides: object) -> GemmaConfig:
+    def gemma2_27b(cls,
+                   **overrides: object):  # fields to change in the preset, e.g. `depth=2`
         "Gemma 2 27B with PaliGemma's vocabulary, queries scaled by (width / heads)**-0.5; `overrides` change fields."
         return cls.gemma2_2b(**dict(width=4608, depth=46, mlp_dim=36_864, num_heads=32, num_kv_heads=16, head_dim=128,
                                     query_scale="width_over_heads") | overrides)

@@ -1,4 +1,7 @@
-"The README's fine-tuning recipe on the shipped tiny model: 512 scenes, 200 steps of full training at the defaults."
+"""The README's fine-tuning recipe on the shipped tiny model: 512 scenes, 200 steps of full training at the defaults.
+
+Both tests run only with PALIGEMMA_TEST_CLI_RECIPE=1: nbs/31_task_finetune.ipynb (run by `nbdev_test`) trains the same
+recipe through the library and asserts the same (200 steps, the loss falling 10x, held-out answers right)."""
 import json
 import os
 import subprocess
@@ -39,6 +42,8 @@ def check_learned(answers, held_out):
     assert in_format >= 0.9 and exact >= 0.85, f"{in_format=:.0%} {exact=:.0%}: {list(zip(answers, truth))[:8]}"
 
 
+@pytest.mark.skipif(os.environ.get("PALIGEMMA_TEST_CLI_RECIPE") != "1",
+                    reason="31_task_finetune trains this recipe and asserts the same; set PALIGEMMA_TEST_CLI_RECIPE=1")
 def test_library_recipe(scenes):
     train, held_out = scenes
     model, tokenizer, _ = load_tiny()

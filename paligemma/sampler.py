@@ -12,7 +12,7 @@ from flax import nnx, struct
 from .gemma.cache import KVCache, prefill, extend
 from .model import PaliGemma, PaliGemmaConfig, check_inputs, is_concrete
 from .processor import Processor
-from .tokenizer import tokenize
+from .tokenizer import Tokenizer, tokenize
 
 # %% auto #0
 __all__ = ['DRAW_BLOCK', 'inverse_cdf', 'draw', 'nucleus_sorted', 'nucleus_threshold', 'Strategy', 'Greedy', 'Sampling',
@@ -282,59 +282,95 @@ def _text_inputs(tokenizer, image_size: int, images, prompts) -> tuple:
     return images, text["tokens"], text["input_mask"].sum(1)
 
 
+# %% ../nbs/13_sampler.ipynb #e0069b59
+@struct.dataclass
+class _Within(Strategy):
+    "`inner`, choosing among the first `n` ids only: the model's vocabulary may be padded beyond its tokenizer's."
+    inner: Strategy
+    n: int = struct.field(pytree_node=False, default=1)  # static: it sets the mask
+
+    def check(self, vocab_size: int): self.inner.check(min(vocab_size, self.n))
+
+    def choose(self, logits, key):  # float32[B, V], PRNG key -> int32[B] in [0, n)
+        return self.inner.choose(jnp.where(jnp.arange(logits.shape[-1]) < self.n, logits, -jnp.inf), key)
+
+
+def _emittable(model_vocab: int, tokenizer, vocab_size: int | None) -> int:
+    "The ids a sampler may emit, [0, n): `vocab_size` when given, else the tokenizer's, else the model's."
+    n = vocab_size if vocab_size is not None else model_vocab if tokenizer is None else tokenizer.vocab_size
+    if not _int_at_least_1(n) or n > model_vocab:
+        raise ValueError(f"Sampler: vocab_size must be an int in [1, {model_vocab}] (the model's vocabulary); got {n!r}")
+    return int(n)
+
+
+def _prepared(sampler, images, prompt_tokens, prompt_lengths, max_new_tokens, strategy: Strategy) -> tuple:
+    "`generate_tokens`' checked inputs: images, prompts padded to their bucket, lengths, the strategy (float32)."
+    images, prompt_tokens, prompt_lengths = jnp.asarray(images), jnp.asarray(prompt_tokens), np.asarray(prompt_lengths)
+    config = sampler.model.config
+    if sampler.vocab_size < config.llm.vocab_size: strategy = _Within(strategy, sampler.vocab_size)
+    _check_request(config, sampler.max_length, images, prompt_tokens, prompt_lengths, max_new_tokens, strategy)
+    tokens = pad_prompts(prompt_tokens, bucket_length(int(prompt_lengths.max())))
+    return images, tokens, jnp.asarray(prompt_lengths, jnp.int32), jax.tree.map(np.float32, strategy)
+
+
+def _compiled_generate():  # a program cache of its own for each sampler
+    return jax.jit(_generate, static_argnums=0,
+                   static_argnames=("max_new_tokens", "eos_id", "cache_dtype", "return_logits"))
+
 # %% ../nbs/13_sampler.ipynb #5a3e0c1a
 class Sampler:
     "Generates text tokens from images and prompts with a KV cache, compiled end to end."
-    def __init__(self, model: PaliGemma, tokenizer=None, *, cache_dtype=None, max_length: int | None = None):
-        self.model, self.tokenizer = model, tokenizer
+    def __init__(self,
+        model: PaliGemma,  # the model generating
+        tokenizer: Tokenizer | None = None,  # for text in, text out (`__call__`); ids past its pieces are never drawn
+        *,
+        cache_dtype: jnp.dtype | None = None,  # the KV cache's dtype; default the model's embedding dtype
+        max_length: int | None = None,  # optional cap on image + prompt + generated tokens (cache slots)
+        vocab_size: int | None = None,  # emit only ids in [0, vocab_size); default the tokenizer's, else the model's
+    ):
+        self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
         self.cache_dtype = jnp.dtype(cache_dtype or model.llm.embedder.dtype)
-        self.max_length = max_length  # optional cap on image + prompt + generated tokens (cache slots)
-        self._compiled = jax.jit(_generate, static_argnums=0,
-                                 static_argnames=("max_new_tokens", "eos_id", "cache_dtype", "return_logits"))
+        self.vocab_size = _emittable(model.config.llm.vocab_size, tokenizer, vocab_size)
+        self._compiled = _compiled_generate()
 
-    def generate_tokens(
-        self,
+    def generate_tokens(self,
         images,  # float32[B, S, S, 3] in [-1, 1]
         prompt_tokens,  # int32[B, L], each prompt left-aligned, padded at the end
         prompt_lengths,  # int32[B], real length of each prompt
-        max_new_tokens: int,
+        max_new_tokens: int,  # tokens to generate at most, per example
         temperature: float = 0.0,  # 0: greedy
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int = 0,
+        top_k: int | None = None,  # sample among the k most likely tokens only
+        top_p: float | None = None,  # sample within the nucleus of this much probability only
+        seed: int = 0,  # of the draws; the same seed repeats them
         eos_id: int | None = 1,  # None or negative: never stop early
         return_logits: bool = False,  # also fill `logits`, float32[B, max_new_tokens, V]
         strategy: Strategy | None = None,  # instead of temperature, top_k and top_p
     ) -> SamplerOutput:
         "Generate up to `max_new_tokens` tokens for each (image, prompt) pair."
-        strategy = _strategy(strategy, temperature, top_k, top_p)
-        images, prompt_tokens = jnp.asarray(images), jnp.asarray(prompt_tokens)
-        prompt_lengths, config = np.asarray(prompt_lengths), self.model.config
-        _check_request(config, self.max_length, images, prompt_tokens, prompt_lengths, max_new_tokens, strategy)
-        tokens = pad_prompts(prompt_tokens, bucket_length(int(prompt_lengths.max())))
-        return self.run(images, tokens, jnp.asarray(prompt_lengths, jnp.int32), jax.random.key(seed),
-                        jax.tree.map(np.float32, strategy), max_new_tokens=int(max_new_tokens),
+        images, tokens, lengths, strategy = _prepared(self, images, prompt_tokens, prompt_lengths, max_new_tokens,
+                                                      _strategy(strategy, temperature, top_k, top_p))
+        return self.run(images, tokens, lengths, jax.random.key(seed), strategy, max_new_tokens=int(max_new_tokens),
                         eos_id=-1 if eos_id is None else int(eos_id), return_logits=bool(return_logits))
 
-    def run(
-        self,
+    def run(self,
         images,  # float32[B, S, S, 3] in [-1, 1]
         tokens,  # int32[B, W]: the prompts, padded to their bucket width W
         lengths,  # int32[B]
         key,  # PRNG key
         strategy: Strategy,  # its numbers as float32 scalars
-        *, max_new_tokens: int, eos_id: int, return_logits: bool,
+        *, max_new_tokens: int,  # as in `generate_tokens`; each value is compiled once
+        eos_id: int,  # -1: never stop early
+        return_logits: bool,  # as in `generate_tokens`
     ) -> SamplerOutput:
         "The compiled generation, on inputs `generate_tokens` has checked and padded."
         return self._compiled(*nnx.split(self.model), images, tokens, lengths, key, strategy,
                               max_new_tokens=max_new_tokens, eos_id=eos_id, cache_dtype=self.cache_dtype,
                               return_logits=return_logits)
 
-    def __call__(
-        self,
+    def __call__(self,
         images,  # float32[B, S, S, 3] in [-1, 1], or a list of anything `Processor` reads (paths, PIL images, arrays)
         prompts: list[str],  # one prompt (prefix) per image, e.g. "caption en"
-        max_new_tokens: int = 32,
+        max_new_tokens: int = 32,  # tokens to generate at most, per example
         **kw,  # temperature, top_k, top_p, seed or strategy: as in `generate_tokens`
     ) -> list[str]:
         "Text in, text out: the answer to each prompt about its image, up to its EOS."

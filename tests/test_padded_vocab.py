@@ -10,9 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from paligemma.formats.bigvision import load_npz
-from paligemma.sampler import Greedy, Sampler, Sampling, _Within, sample_logits
+from paligemma.sampler import Sampler, Sampling
 from paligemma.tokenizer import Tokenizer
 
 ASSETS = Path(str(importlib.resources.files("paligemma"))) / "assets"
@@ -56,12 +57,18 @@ def test_sampler_never_emits_padded_ids(tiny, strategy):
 
 
 def test_greedy_skips_a_padded_maximum(tiny):
-    "Greedy too: a padded id with the largest logit is not chosen (the restriction wraps every strategy)."
+    "Greedy too: a padded id made the most likely one (its embedding row 100 times the greedy token's) is skipped."
     model, tok = tiny
-    sampler = Sampler(model, tok)
-    logits = jnp.zeros((2, model.config.llm.vocab_size)).at[:, tok.vocab_size + 5].set(10.0).at[:, 7].set(1.0)
-    test = jax.jit(lambda l, k: sample_logits(l, k, _Within(Greedy(), sampler.vocab_size)))
-    np.testing.assert_array_equal(np.asarray(test(logits, jax.random.key(0))[0]), [7, 7])
+    model = nnx.clone(model)
+    S = model.config.image_size
+    images, prompts = np.zeros((2, S, S, 3), np.float32), np.full((2, 1), 2, np.int32)
+    greedy = lambda sampler: np.asarray(sampler.generate_tokens(images, prompts, [1, 1], 1).tokens[:, 0])
+    first = greedy(Sampler(model, tok))
+    table = model.llm.embedder.input_embedding
+    padded = tok.vocab_size + 5
+    table[...] = table[...].at[padded].set(100 * table[...][first[0]])
+    np.testing.assert_array_equal(greedy(Sampler(model, tok, vocab_size=model.config.llm.vocab_size)), padded)
+    np.testing.assert_array_equal(greedy(Sampler(model, tok)), first)
 
 
 def test_bad_vocab_size(tiny):

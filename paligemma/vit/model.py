@@ -39,7 +39,7 @@ class ViTConfig:
 
     def replace(
         self,
-        **overrides,  # new values of fields, e.g. `remat=True`
+        **overrides: int | bool,  # new values of fields, e.g. `remat=True`
     ) -> ViTConfig:  # a new config, validated like the first
         "A copy with some fields replaced (checked again)."
         return dataclasses.replace(self, **overrides)
@@ -47,7 +47,7 @@ class ViTConfig:
     @classmethod
     def so400m(
         cls,
-        **overrides,  # fields to change, e.g. `depth=2` for a small test model
+        **overrides: int | bool,  # fields to change, e.g. `depth=2` for a small test model
     ) -> ViTConfig:
         "SigLIP So400m/14, PaliGemma's image encoder."
         return cls(**{**dict(width=1152, depth=27, mlp_dim=4304, num_heads=16, patch_size=14), **overrides})

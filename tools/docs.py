@@ -695,11 +695,8 @@ PENDING = {
     "nn.html": {"no_details": 1, "no_table": 5},  # 01_nn
     "gemma_layers.html": {"methods": 2, "no_type": 2, "no_details": 9},  # 03_gemma_layers: Attention
     "gemma_transformer.html": {"methods": 1, "no_type": 5, "no_details": 2, "no_table": 5},  # 04_gemma_transformer
-    "vit_model.html": {"methods": 10, "small_figures": 1},  # 06_vit_model
     "gemma_cache.html": {"methods": 3, "no_type": 5, "no_details": 3, "small_figures": 1},  # 12_gemma_cache
-    "sampler.html": {"methods": 8, "no_type": 3, "no_details": 3, "no_table": 3, "small_figures": 2},  # 13_sampler
-    "finetune.html": {"no_details": 2},  # 23_finetune
-    "sharding.html": {"methods": 1, "no_table": 13},  # 34_sharding
+    "sampler.html": {"no_table": 2},  # 13_sampler: cache_length and prefill_prompts, in the generation loop's cell
 }
 
 

@@ -335,11 +335,12 @@ class _Within(Strategy):
 
 
 def _emittable(model_vocab: int, tokenizer, vocab_size: int | None) -> int:
-    "The ids a sampler may emit, [0, n): `vocab_size` when given, else the tokenizer's, else the model's."
-    n = vocab_size if vocab_size is not None else model_vocab if tokenizer is None else tokenizer.vocab_size
-    if not _int_at_least_1(n) or n > model_vocab:
-        raise ValueError(f"Sampler: vocab_size must be an int in [1, {model_vocab}] (the model's vocabulary); got {n!r}")
-    return int(n)
+    "The ids a sampler may emit, [0, n): `vocab_size` when given, else the tokenizer's (at most the model's)."
+    if vocab_size is None: return model_vocab if tokenizer is None else min(tokenizer.vocab_size, model_vocab)
+    if not _int_at_least_1(vocab_size) or vocab_size > model_vocab:
+        raise ValueError(f"Sampler: vocab_size must be an int in [1, {model_vocab}] (the model's vocabulary); "
+                         f"got {vocab_size!r}")
+    return int(vocab_size)
 
 
 def _prepared(sampler, images, prompt_tokens, prompt_lengths, max_new_tokens, strategy: Strategy) -> tuple:

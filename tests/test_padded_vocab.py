@@ -75,6 +75,8 @@ def test_bad_vocab_size(tiny):
     model, tok = tiny
     with pytest.raises(ValueError, match=r"vocab_size must be an int in \[1, 1664\]"):
         Sampler(model, tok, vocab_size=2000)
+    class Bigger: vocab_size, eos_id = 5000, 1  # a tokenizer larger than the model: the model's ids are all it has
+    assert Sampler(model, Bigger()).vocab_size == model.config.llm.vocab_size
     with pytest.raises(ValueError, match=r"top_k must be an int in \[1, 1604\]"):
         S = model.config.image_size
         Sampler(model, tok).generate_tokens(np.zeros((1, S, S, 3), np.float32), [[2]], [1], 2, temperature=1.0, top_k=1664)

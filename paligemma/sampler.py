@@ -408,7 +408,7 @@ class Sampler:
                               return_logits=return_logits)
 
     def __call__(self,
-        images: jax.Array | list,  # float32[B, S, S, 3] in [-1, 1], or a list of anything `Processor` reads (paths, PIL images, arrays)
+        images: jax.Array | list,  # float32[B, S, S, 3] in [-1, 1], or a list of what `Processor` reads (paths, PIL)
         prompts: list[str],  # one prompt (prefix) per image, e.g. "caption en"
         max_new_tokens: int = 32,  # tokens to generate at most, per example
         **kw: Any,  # temperature, top_k, top_p, seed or strategy: as in `generate_tokens`

@@ -128,11 +128,11 @@ def _train_step(graphdef, opt_graphdef, trained, frozen, opt_state, batch, *, re
 
 
 def train_step(
-    model: PaliGemma,
+    model: PaliGemma,  # updated in place: the parameters of `optimizer.wrt` train, the others stay
     optimizer: nnx.Optimizer,  # from `make_optimizer`; its `wrt` decides what trains
     batch: dict,  # images, tokens, input_mask, mask_ar, loss_mask
     *,
-    reduction: Reduction = "tokens",
+    reduction: Reduction = "tokens",  # the loss's mean, as in `loss_fn`: over target tokens or over examples
 ) -> tuple[jax.Array, jax.Array]:  # (loss, global gradient norm before clipping), float32 scalars
     "One AdamW step on `batch`, updating `model` and `optimizer` in place; their replaced arrays are donated."
     graphdef, trained, frozen = nnx.split(model, optimizer.wrt, ...)

@@ -5,6 +5,7 @@
 # %% ../nbs/13_sampler.ipynb #b5ca03a6
 from __future__ import annotations
 import math
+from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +13,7 @@ from flax import nnx, struct
 from .gemma.cache import KVCache, prefill, extend
 from .model import PaliGemma, PaliGemmaConfig, check_inputs, is_concrete
 from .processor import Processor
-from .tokenizer import tokenize
+from .tokenizer import Tokenizer, tokenize
 
 # %% auto #0
 __all__ = ['DRAW_BLOCK', 'inverse_cdf', 'draw', 'nucleus_sorted', 'nucleus_threshold', 'Strategy', 'Greedy', 'Sampling',
@@ -23,7 +24,10 @@ __all__ = ['DRAW_BLOCK', 'inverse_cdf', 'draw', 'nucleus_sorted', 'nucleus_thres
 DRAW_BLOCK = 512  # tokens per block of `draw`'s first level: about the square root of PaliGemma's 257,152
 
 
-def inverse_cdf(weights, u):  # float32[B, n] >= 0, float32[B, 1] in [0, 1) -> int32[B]
+def inverse_cdf(
+    weights: jax.Array,  # float32[B, n] >= 0, not all 0 in a row
+    u: jax.Array,  # float32[B, 1] in [0, 1): where to cut each row's total
+) -> jax.Array:  # int32[B]
     "Per row, the first index whose cumulative weight exceeds u times the total (never one of weight 0)."
     c = jnp.cumsum(weights, axis=-1)
     i = jnp.sum(c <= u * c[:, -1:], axis=-1)
@@ -31,7 +35,10 @@ def inverse_cdf(weights, u):  # float32[B, n] >= 0, float32[B, 1] in [0, 1) -> i
     return jnp.minimum(i, last).astype(jnp.int32)
 
 
-def draw(key, logits) -> jax.Array:  # PRNG key, float32[B, V] (-inf: never) -> int32[B]
+def draw(
+    key: jax.Array,  # PRNG key
+    logits: jax.Array,  # float32[B, V]; -inf: never drawn
+) -> jax.Array:  # int32[B]
     "One index per row with probability softmax(logits): a block of tokens by the blocks' masses, then a token in it."
     B, V = logits.shape
     n = min(DRAW_BLOCK, V)
@@ -44,7 +51,11 @@ def draw(key, logits) -> jax.Array:  # PRNG key, float32[B, V] (-inf: never) -> 
     return block * n + inside
 
 # %% ../nbs/13_sampler.ipynb #d7a90c02
-def nucleus_sorted(candidates, top_p, log_total):  # float32[B, n] sorted descending, top_p, float32[B, 1]
+def nucleus_sorted(
+    candidates: jax.Array,  # float32[B, n]: the best logits, sorted descending
+    top_p: float | jax.Array,  # in (0, 1]: the probability the nucleus reaches
+    log_total: jax.Array,  # float32[B, 1]: logsumexp of the whole row, so exp(candidate - log_total) is its share
+) -> tuple[jax.Array, jax.Array]:
     "Keep candidate j iff the probability before it is < top_p: (kept, -inf elsewhere; float32[B] their mass)."
     probs = jnp.exp(candidates - log_total)  # each candidate's share of the distribution `log_total` normalises
     before = jnp.cumsum(probs, axis=-1) - probs
@@ -56,7 +67,10 @@ def _ordered(x):  # float32 -> uint32 in the same order (-0.0 just below 0.0)
     return jnp.where(bits >> 31 == 1, ~bits, bits | jnp.uint32(1 << 31))
 
 
-def nucleus_threshold(scaled, top_p) -> jax.Array:  # float32[B, V] -> float32[B, V], the cut ones -inf
+def nucleus_threshold(
+    scaled: jax.Array,  # float32[B, V]: logits, already divided by the temperature
+    top_p: float | jax.Array,  # in (0, 1]: the probability the nucleus reaches
+) -> jax.Array:  # float32[B, V], the cut ones -inf
     "The top-p cut of whole rows without sorting them: bisection for the smallest kept logit."
     probs = jax.nn.softmax(scaled, axis=-1)
     keys = _ordered(scaled)
@@ -82,11 +96,18 @@ def nucleus_threshold(scaled, top_p) -> jax.Array:  # float32[B, V] -> float32[B
 class Strategy:
     "How the next token is chosen from a batch of logits; a new way of choosing is a new subclass."
 
-    def choose(self, logits, key):  # float32[B, V], PRNG key -> int32[B]
+    def choose(
+        self,
+        logits: jax.Array,  # float32[B, V]
+        key: jax.Array,  # PRNG key
+    ) -> jax.Array:  # int32[B]
         "One token per row."
         raise NotImplementedError(f"{type(self).__name__} must define choose(logits, key)")
 
-    def check(self, vocab_size: int):
+    def check(
+        self,
+        vocab_size: int,  # the ids the strategy may choose among: [0, vocab_size)
+    ):
         "Raise a one-line error if this strategy cannot choose among `vocab_size` tokens (the sampler asks once)."
 
 
@@ -94,7 +115,11 @@ class Strategy:
 class Greedy(Strategy):
     "Always the most likely token: the first one on ties, as `argmax`."
 
-    def choose(self, logits, key):  # float32[B, V]; key unused -> int32[B]
+    def choose(
+        self,
+        logits: jax.Array,  # float32[B, V]
+        key: jax.Array,  # PRNG key; unused
+    ) -> jax.Array:  # int32[B]
         "Each row's first maximum."
         top = jnp.max(logits, axis=-1, keepdims=True)  # two vectorised reductions: faster than argmax's on CPU
         ids = jnp.arange(logits.shape[-1], dtype=jnp.int32)
@@ -121,11 +146,19 @@ class Sampling(Strategy):
             raise ValueError(f"top_p must be in (0, 1] or None; got {p!r}")
         if not _int_at_least_1(self.bound): raise ValueError(f"Sampling: bound must be an int >= 1; got {self.bound!r}")
 
-    def check(self, vocab_size: int):
+    def check(
+        self,
+        vocab_size: int,  # the ids the strategy may choose among: [0, vocab_size)
+    ):
+        "Raise a one-line error if `top_k` exceeds `vocab_size`."
         if self.top_k is not None and self.top_k > vocab_size:
             raise ValueError(f"top_k must be an int in [1, {vocab_size}] (the vocabulary) or None; got {self.top_k}")
 
-    def choose(self, logits, key):  # float32[B, V], PRNG key -> int32[B]
+    def choose(
+        self,
+        logits: jax.Array,  # float32[B, V]
+        key: jax.Array,  # PRNG key
+    ) -> jax.Array:  # int32[B]
         "One draw per row; no sort of the vocabulary."
         scaled = logits / self.temperature
         V = scaled.shape[-1]
@@ -143,9 +176,9 @@ class Sampling(Strategy):
 
 # %% ../nbs/13_sampler.ipynb #5a3e0c12
 def sample_logits(
-    logits,  # float32[B, V]
-    key,  # PRNG key; unused by Greedy
-    strategy: Strategy = Greedy(),
+    logits: jax.Array,  # float32[B, V]
+    key: jax.Array,  # PRNG key; unused by Greedy
+    strategy: Strategy = Greedy(),  # how to choose: Greedy(), Sampling(...) or a subclass of Strategy
 ) -> tuple[jax.Array, jax.Array]:  # (int32[B] tokens, float32[B] their untempered log-probabilities)
     "Pick one token per row with `strategy`, and its log-probability under the model."
     if not isinstance(strategy, Strategy):
@@ -233,12 +266,18 @@ def _generate(graphdef, state, images, tokens, lengths, key, strategy, *, max_ne
     return SamplerOutput(tokens=s.tokens, lengths=s.lengths, logprobs=s.logprobs, logits=s.logits)
 
 # %% ../nbs/13_sampler.ipynb #8dcab387
-def bucket_length(n: int, minimum: int = 16) -> int:
+def bucket_length(
+    n: int,  # the longest prompt's length
+    minimum: int = 16,  # the smallest bucket
+) -> int:
     "Prompt length rounded up to the next power of two (at least `minimum`), so few lengths are compiled."
     return max(minimum, 1 << max(0, math.ceil(math.log2(max(n, 1)))))
 
 
-def pad_prompts(tokens, width: int) -> jax.Array:  # int[B, L] -> int32[B, width]
+def pad_prompts(
+    tokens: jax.Array,  # int[B, L]: prompts, left-aligned
+    width: int,  # the columns wanted, e.g. `bucket_length(L)`
+) -> jax.Array:  # int32[B, width]
     "Prompt tokens padded (or cut, past every prompt's end) at the end to `width` columns."
     L = tokens.shape[1]
     return (jnp.pad(tokens, ((0, 0), (0, width - L))) if width > L else tokens[:, :width]).astype(jnp.int32)
@@ -287,60 +326,97 @@ def _text_inputs(tokenizer, image_size: int, images, prompts) -> tuple:
     return images, text["tokens"], text["input_mask"].sum(1)
 
 
+# %% ../nbs/13_sampler.ipynb #e0069b59
+@struct.dataclass
+class _Within(Strategy):
+    "`inner`, choosing among the first `n` ids only: the model's vocabulary may be padded beyond its tokenizer's."
+    inner: Strategy
+    n: int = struct.field(pytree_node=False, default=1)  # static: it sets the mask
+
+    def check(self, vocab_size: int): self.inner.check(min(vocab_size, self.n))
+
+    def choose(self, logits, key):  # float32[B, V], PRNG key -> int32[B] in [0, n)
+        return self.inner.choose(jnp.where(jnp.arange(logits.shape[-1]) < self.n, logits, -jnp.inf), key)
+
+
+def _emittable(model_vocab: int, tokenizer, vocab_size: int | None) -> int:
+    "The ids a sampler may emit, [0, n): `vocab_size` when given, else the tokenizer's (at most the model's)."
+    if vocab_size is None: return model_vocab if tokenizer is None else min(tokenizer.vocab_size, model_vocab)
+    if not _int_at_least_1(vocab_size) or vocab_size > model_vocab:
+        raise ValueError(f"Sampler: vocab_size must be an int in [1, {model_vocab}] (the model's vocabulary); "
+                         f"got {vocab_size!r}")
+    return int(vocab_size)
+
+
+def _prepared(sampler, images, prompt_tokens, prompt_lengths, max_new_tokens, strategy: Strategy) -> tuple:
+    "`generate_tokens`' checked inputs: images, prompts padded to their bucket, lengths, the strategy (float32)."
+    images, prompt_tokens, prompt_lengths = jnp.asarray(images), jnp.asarray(prompt_tokens), np.asarray(prompt_lengths)
+    config = sampler.model.config
+    if sampler.vocab_size < config.llm.vocab_size: strategy = _Within(strategy, sampler.vocab_size)
+    _check_request(config, sampler.max_length, images, prompt_tokens, prompt_lengths, max_new_tokens, strategy)
+    tokens = pad_prompts(prompt_tokens, bucket_length(int(prompt_lengths.max())))
+    return images, tokens, jnp.asarray(prompt_lengths, jnp.int32), jax.tree.map(np.float32, strategy)
+
+
+def _compiled_generate():  # a program cache of its own for each sampler
+    return jax.jit(_generate, static_argnums=0,
+                   static_argnames=("max_new_tokens", "eos_id", "cache_dtype", "return_logits"))
+
 # %% ../nbs/13_sampler.ipynb #5a3e0c1a
 class Sampler:
     "Generates text tokens from images and prompts with a KV cache, compiled end to end."
-    def __init__(self, model: PaliGemma, tokenizer=None, *, cache_dtype=None, max_length: int | None = None):
-        self.model, self.tokenizer = model, tokenizer
+    def __init__(self,
+        model: PaliGemma,  # the model generating
+        tokenizer: Tokenizer | None = None,  # for text in, text out (`__call__`); ids past its pieces are never drawn
+        *,
+        cache_dtype: jnp.dtype | None = None,  # the KV cache's dtype; default the model's embedding dtype
+        max_length: int | None = None,  # optional cap on image + prompt + generated tokens (cache slots)
+        vocab_size: int | None = None,  # emit only ids in [0, vocab_size); default the tokenizer's, else the model's
+    ):
+        self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
         self.cache_dtype = jnp.dtype(cache_dtype or model.llm.embedder.dtype)
-        self.max_length = max_length  # optional cap on image + prompt + generated tokens (cache slots)
-        self._compiled = jax.jit(_generate, static_argnums=0,
-                                 static_argnames=("max_new_tokens", "eos_id", "cache_dtype", "return_logits"))
+        self.vocab_size = _emittable(model.config.llm.vocab_size, tokenizer, vocab_size)
+        self._compiled = _compiled_generate()
 
-    def generate_tokens(
-        self,
-        images,  # float32[B, S, S, 3] in [-1, 1]
-        prompt_tokens,  # int32[B, L], each prompt left-aligned, padded at the end
-        prompt_lengths,  # int32[B], real length of each prompt
-        max_new_tokens: int,
+    def generate_tokens(self,
+        images: jax.Array,  # float32[B, S, S, 3] in [-1, 1]
+        prompt_tokens: jax.Array,  # int32[B, L], each prompt left-aligned, padded at the end
+        prompt_lengths: jax.Array,  # int32[B], real length of each prompt
+        max_new_tokens: int,  # tokens to generate at most, per example
         temperature: float = 0.0,  # 0: greedy
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int = 0,
+        top_k: int | None = None,  # sample among the k most likely tokens only
+        top_p: float | None = None,  # sample within the nucleus of this much probability only
+        seed: int = 0,  # of the draws; the same seed repeats them
         eos_id: int | None = 1,  # None or negative: never stop early
         return_logits: bool = False,  # also fill `logits`, float32[B, max_new_tokens, V]
         strategy: Strategy | None = None,  # instead of temperature, top_k and top_p
     ) -> SamplerOutput:
         "Generate up to `max_new_tokens` tokens for each (image, prompt) pair."
-        strategy = _strategy(strategy, temperature, top_k, top_p)
-        images, prompt_tokens = jnp.asarray(images), jnp.asarray(prompt_tokens)
-        prompt_lengths, config = np.asarray(prompt_lengths), self.model.config
-        _check_request(config, self.max_length, images, prompt_tokens, prompt_lengths, max_new_tokens, strategy)
-        tokens = pad_prompts(prompt_tokens, bucket_length(int(prompt_lengths.max())))
-        return self.run(images, tokens, jnp.asarray(prompt_lengths, jnp.int32), jax.random.key(seed),
-                        jax.tree.map(np.float32, strategy), max_new_tokens=int(max_new_tokens),
+        images, tokens, lengths, strategy = _prepared(self, images, prompt_tokens, prompt_lengths, max_new_tokens,
+                                                      _strategy(strategy, temperature, top_k, top_p))
+        return self.run(images, tokens, lengths, jax.random.key(seed), strategy, max_new_tokens=int(max_new_tokens),
                         eos_id=-1 if eos_id is None else int(eos_id), return_logits=bool(return_logits))
 
-    def run(
-        self,
-        images,  # float32[B, S, S, 3] in [-1, 1]
-        tokens,  # int32[B, W]: the prompts, padded to their bucket width W
-        lengths,  # int32[B]
-        key,  # PRNG key
+    def run(self,
+        images: jax.Array,  # float32[B, S, S, 3] in [-1, 1]
+        tokens: jax.Array,  # int32[B, W]: the prompts, padded to their bucket width W
+        lengths: jax.Array,  # int32[B]: each prompt's length
+        key: jax.Array,  # PRNG key
         strategy: Strategy,  # its numbers as float32 scalars
-        *, max_new_tokens: int, eos_id: int, return_logits: bool,
+        *, max_new_tokens: int,  # as in `generate_tokens`; each value is compiled once
+        eos_id: int,  # -1: never stop early
+        return_logits: bool,  # as in `generate_tokens`
     ) -> SamplerOutput:
         "The compiled generation, on inputs `generate_tokens` has checked and padded."
         return self._compiled(*nnx.split(self.model), images, tokens, lengths, key, strategy,
                               max_new_tokens=max_new_tokens, eos_id=eos_id, cache_dtype=self.cache_dtype,
                               return_logits=return_logits)
 
-    def __call__(
-        self,
-        images,  # float32[B, S, S, 3] in [-1, 1], or a list of anything `Processor` reads (paths, PIL images, arrays)
+    def __call__(self,
+        images: jax.Array | list,  # float32[B, S, S, 3] in [-1, 1], or a list of what `Processor` reads (paths, PIL)
         prompts: list[str],  # one prompt (prefix) per image, e.g. "caption en"
-        max_new_tokens: int = 32,
-        **kw,  # temperature, top_k, top_p, seed or strategy: as in `generate_tokens`
+        max_new_tokens: int = 32,  # tokens to generate at most, per example
+        **kw: Any,  # temperature, top_k, top_p, seed or strategy: as in `generate_tokens`
     ) -> list[str]:
         "Text in, text out: the answer to each prompt about its image, up to its EOS."
         images, tokens, lengths = _text_inputs(self.tokenizer, self.model.config.image_size, images, prompts)

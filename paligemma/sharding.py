@@ -6,7 +6,8 @@
 from __future__ import annotations
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,7 +27,13 @@ AXES = ("data", "fsdp", "tensor")
 BATCH = ("data", "fsdp")  # the mesh axes the batch is split over
 
 
-def make_mesh(data: int = 1, fsdp: int | None = None, tensor: int = 1, *, devices=None) -> jax.sharding.Mesh:
+def make_mesh(
+    data: int = 1,  # devices along the `data` axis (replicas of the parameters)
+    fsdp: int | None = None,  # along `fsdp` (the parameters split); None: every device left over
+    tensor: int = 1,  # along `tensor` (heads, MLP and vocabulary split)
+    *,
+    devices: list | None = None,  # the devices to arrange; default `jax.devices()`
+) -> jax.sharding.Mesh:
     "A `data` x `fsdp` x `tensor` device mesh; `fsdp=None` takes every device left over."
     devices = jax.devices() if devices is None else list(devices)
     n = len(devices)
@@ -37,7 +44,9 @@ def make_mesh(data: int = 1, fsdp: int | None = None, tensor: int = 1, *, device
     return jax.make_mesh((data, fsdp, tensor), AXES, axis_types=(jax.sharding.AxisType.Auto,) * 3, devices=devices)
 
 # %% ../nbs/34_sharding.ipynb #d28dbcdf
-def mesh_shape(n: int) -> tuple[int, int, int]:
+def mesh_shape(
+    n: int,  # number of devices
+) -> tuple[int, int, int]:  # (data, fsdp, tensor)
     "A `data` x `fsdp` x `tensor` split of `n` devices that gives each axis 2 where it can: 8 -> (2, 2, 2)."
     tensor = 2 if n % 2 == 0 and n >= 4 else 1
     rest = n // tensor
@@ -57,7 +66,12 @@ RULES: dict[str, tuple[str, ...]] = {
 }
 
 
-def logical_spec(names, shape, mesh: jax.sharding.Mesh, rules: Mapping = RULES) -> P:
+def logical_spec(
+    names: tuple | None,  # the array's logical axis names, e.g. ("embed", "mlp"); None: replicated
+    shape: tuple[int, ...],  # the array's shape
+    mesh: jax.sharding.Mesh,  # the devices
+    rules: Mapping = RULES,  # logical axis name -> the mesh axes it may be split over, in order
+) -> P:
     "The `PartitionSpec` of an array with logical axis `names` on `mesh`: rules where the mesh axes divide."
     if names is None: return P()
     used, spec = set(), []
@@ -73,26 +87,42 @@ def logical_spec(names, shape, mesh: jax.sharding.Mesh, rules: Mapping = RULES) 
     return P(*spec)
 
 # %% ../nbs/34_sharding.ipynb #13b28ea0
-def param_sharding(var: nnx.Variable, mesh: jax.sharding.Mesh, rules: Mapping = RULES) -> NamedSharding:
+def param_sharding(
+    var: nnx.Variable,  # a parameter, with logical axis names (`out_sharding` metadata)
+    mesh: jax.sharding.Mesh,  # the devices
+    rules: Mapping = RULES,  # logical axis name -> mesh axes (`logical_spec`)
+) -> NamedSharding:
     "Where a parameter (or optimizer state variable) lives on `mesh`, from its logical axis names."
     return NamedSharding(mesh, logical_spec(var.get_metadata().get("out_sharding"), var.shape, mesh, rules))
 
 
-def model_shardings(tree, mesh: jax.sharding.Mesh, rules: Mapping = RULES):
+def model_shardings(
+    tree: nnx.Module | nnx.Optimizer | nnx.State,  # what to place
+    mesh: jax.sharding.Mesh,  # the devices
+    rules: Mapping = RULES,  # logical axis name -> mesh axes (`logical_spec`)
+) -> nnx.State:
     "A tree of `NamedSharding`s matching `nnx.state(tree)` (a module, an optimizer, or a state)."
     state = tree if isinstance(tree, nnx.State) else nnx.state(tree)
     return jax.tree.map(lambda v: v.replace(param_sharding(v, mesh, rules)), state,
                         is_leaf=lambda x: isinstance(x, nnx.Variable))
 
 
-def shard_model(tree, mesh: jax.sharding.Mesh, rules: Mapping = RULES):
+def shard_model(
+    tree: nnx.Module | nnx.Optimizer,  # changed in place
+    mesh: jax.sharding.Mesh,  # the devices
+    rules: Mapping = RULES,  # logical axis name -> mesh axes (`logical_spec`)
+) -> nnx.Module | nnx.Optimizer:  # `tree`
     "Move every variable of a module or optimizer onto `mesh`, split by the rules, in place; returns it."
     state = nnx.state(tree)
     nnx.update(tree, jax.device_put(state, model_shardings(state, mesh, rules)))
     return tree
 
 
-def create_sharded(make_model, mesh: jax.sharding.Mesh, rules: Mapping = RULES):
+def create_sharded(
+    make_model: Callable[[], nnx.Module],  # builds the model, e.g. `lambda: PaliGemma(config, rngs=nnx.Rngs(0))`
+    mesh: jax.sharding.Mesh,  # the devices
+    rules: Mapping = RULES,  # logical axis name -> mesh axes (`logical_spec`)
+) -> nnx.Module:
     "Build `make_model()` directly in its shards: each device only ever holds its own part of the parameters."
     graphdef, abstract = nnx.split(nnx.eval_shape(make_model))
     shardings = model_shardings(abstract, mesh, rules)
@@ -100,7 +130,9 @@ def create_sharded(make_model, mesh: jax.sharding.Mesh, rules: Mapping = RULES):
     return nnx.merge(graphdef, state)
 
 # %% ../nbs/34_sharding.ipynb #2d893a7c
-def bytes_per_device(tree) -> dict:
+def bytes_per_device(
+    tree: Any,  # a pytree of jax arrays, e.g. `nnx.state(model)`
+) -> dict:  # device -> bytes
     "Bytes of the arrays of `tree` held by each device."
     out = {}
     for a in jax.tree.leaves(tree):
@@ -108,12 +140,18 @@ def bytes_per_device(tree) -> dict:
     return out
 
 # %% ../nbs/34_sharding.ipynb #4d434e35
-def batch_sharding(mesh: jax.sharding.Mesh, ndim: int = 1) -> NamedSharding:
+def batch_sharding(
+    mesh: jax.sharding.Mesh,  # the devices
+    ndim: int = 1,  # the arrays' number of axes
+) -> NamedSharding:
     "Arrays whose leading (batch) axis is split over the `data` and `fsdp` axes."
     return NamedSharding(mesh, P(BATCH, *(None,) * (ndim - 1)))
 
 
-def shard_batch(batch, mesh: jax.sharding.Mesh):
+def shard_batch(
+    batch: Any,  # a pytree of arrays with a leading batch axis: this process's rows
+    mesh: jax.sharding.Mesh,  # the devices
+):
     "Place this process's part of a batch (a pytree of arrays) on `mesh`, split along the batch axis."
     def put(x):
         if isinstance(x, jax.Array) and not x.is_fully_addressable: return x  # already a global array
@@ -124,12 +162,15 @@ def shard_batch(batch, mesh: jax.sharding.Mesh):
     return jax.tree.map(put, batch)
 
 
-def local_rows(tree, mesh: jax.sharding.Mesh):
+def local_rows(
+    tree: Any,  # a pytree of global arrays split along their batch axis
+    mesh: jax.sharding.Mesh,  # the devices
+):
     "This process's rows of arrays split along the batch axis (what `shard_batch` was given); on one host, `tree`."
     if jax.process_count() == 1: return tree
     return jax.tree.map(lambda a: multihost_utils.global_array_to_host_local_array(a, mesh, P(BATCH)), tree)
 
-
+# %% ../nbs/34_sharding.ipynb #d2dcc3c3
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _forward(graphdef, out_sharding: NamedSharding, state, images, tokens, input_mask, mask_ar):
     "The compiled forward: one program per model structure, output sharding and input shapes and placements."
@@ -137,7 +178,14 @@ def _forward(graphdef, out_sharding: NamedSharding, state, images, tokens, input
                                             out_sharding)
 
 
-def forward(model, mesh: jax.sharding.Mesh, images, tokens, input_mask=None, mask_ar=None):
+def forward(
+    model: nnx.Module,  # a PaliGemma, placed on `mesh` (`shard_model`, `create_sharded`)
+    mesh: jax.sharding.Mesh,  # the devices
+    images: jax.Array,  # float32[B, S, S, 3] in [-1, 1]
+    tokens: jax.Array,  # int32[B, T]
+    input_mask: jax.Array | None = None,  # bool[B, T]; default: every token is real
+    mask_ar: jax.Array | None = None,  # int[B, T]; default: every token in the prefix
+) -> jax.Array:  # float32[B, T, V], split along the batch
     "The model's text logits, computed under `mesh` (parameters as placed, batch split over data x fsdp)."
     B, T = tokens.shape
     input_mask = jnp.ones((B, T), bool) if input_mask is None else input_mask
@@ -153,14 +201,28 @@ class ShardedSampler(Sampler):
         super().__init__(model, tokenizer, **kw)
         self.mesh = mesh
 
-    def run(self, images, tokens, lengths, *args, **kw) -> SamplerOutput:
+    def run(
+        self,
+        images: jax.Array,  # float32[B, S, S, 3]: this process's images
+        tokens: jax.Array,  # int32[B, W]: this process's prompts, padded to their bucket
+        lengths: jax.Array,  # int32[B]
+        *args: Any,  # key, strategy: as in `Sampler.run`
+        **kw: Any,  # max_new_tokens, eos_id, return_logits: as in `Sampler.run`
+    ) -> SamplerOutput:  # this process's rows
+        "`Sampler.run` on the batch split over the mesh; every process compiles the widest bucket of all."
         width = tokens.shape[1]  # this process's bucket; every process must compile the same program: the widest
         if jax.process_count() > 1: width = int(np.max(multihost_utils.process_allgather(np.int32(width))))
         out = super().run(*shard_batch((images, pad_prompts(tokens, width), lengths), self.mesh), *args, **kw)
         return local_rows(out, self.mesh)  # each process gets back the rows of its own prompts
 
 # %% ../nbs/34_sharding.ipynb #c919fd8a
-def sharded_train_step(model, optimizer, mesh: jax.sharding.Mesh, rules: Mapping = RULES, **train_kw):
+def sharded_train_step(
+    model: nnx.Module,  # placed on `mesh`; updated in place at each step
+    optimizer: nnx.Optimizer,  # placed on `mesh` (`shard_model`); updated in place
+    mesh: jax.sharding.Mesh,  # the devices
+    rules: Mapping = RULES,  # logical axis name -> mesh axes (`logical_spec`)
+    **train_kw: Any,  # passed to `train_step`, e.g. `reduction="examples"`
+) -> Callable:
     """`train_step` compiled for `mesh` with explicit in/out shardings, the state donated and updated in place.
     Returns `step(batch) -> (loss, grad_norm)`; `batch` holds this process's rows (see `shard_batch`)."""
     graphdef, state = nnx.split((model, optimizer))
@@ -188,7 +250,10 @@ def sharded_train_step(model, optimizer, mesh: jax.sharding.Mesh, rules: Mapping
     return step
 
 # %% ../nbs/34_sharding.ipynb #a7c3e1d2
-def placement(mesh: jax.sharding.Mesh, rules: Mapping = RULES):
+def placement(
+    mesh: jax.sharding.Mesh,  # the devices
+    rules: Mapping = RULES,  # logical axis name -> mesh axes (`logical_spec`)
+) -> Callable:
     "A `place` for `load_checkpoint`: each parameter (or layer of one) put straight into its shards on `mesh`."
     def place(var: nnx.Variable, array: np.ndarray) -> jax.Array:
         return jax.make_array_from_callback(array.shape, param_sharding(var, mesh, rules), lambda idx: array[idx])

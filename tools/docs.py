@@ -692,10 +692,7 @@ STRICT = True  # the build fails on what `report` finds beyond PENDING (issue 28
 # Details cell), `no_table` (cards with parameters but no parameter table), `small_figures` (figures whose text is shown
 # under 9 pt in the text column at 1366 px).
 PENDING = {
-    "vit_model.html": {"methods": 10, "small_figures": 1},  # 06_vit_model
-    "sampler.html": {"methods": 8, "no_type": 3, "no_details": 3, "no_table": 3, "small_figures": 2},  # 13_sampler
-    "finetune.html": {"no_details": 2},  # 23_finetune
-    "sharding.html": {"methods": 1, "no_table": 13},  # 34_sharding
+    "sampler.html": {"no_table": 2},  # 13_sampler: cache_length and prefill_prompts, in the generation loop's cell
 }
 
 

@@ -33,12 +33,22 @@ class ViTConfig:
             raise ValueError(f"ViTConfig: width={self.width} must be a multiple of num_heads={self.num_heads}")
 
     @property
-    def head_dim(self) -> int: return self.width // self.num_heads
+    def head_dim(self) -> int:
+        "Width of one attention head: width / num_heads."
+        return self.width // self.num_heads
 
-    def replace(self, **overrides) -> ViTConfig: return dataclasses.replace(self, **overrides)
+    def replace(
+        self,
+        **overrides: int | bool,  # new values of fields, e.g. `remat=True`
+    ) -> ViTConfig:  # a new config, validated like the first
+        "A copy with some fields replaced (checked again)."
+        return dataclasses.replace(self, **overrides)
 
     @classmethod
-    def so400m(cls, **overrides) -> ViTConfig:
+    def so400m(
+        cls,
+        **overrides: int | bool,  # fields to change, e.g. `depth=2` for a small test model
+    ) -> ViTConfig:
         "SigLIP So400m/14, PaliGemma's image encoder."
         return cls(**{**dict(width=1152, depth=27, mlp_dim=4304, num_heads=16, patch_size=14), **overrides})
 
@@ -58,14 +68,18 @@ class MultiHeadAttention(nnx.Module):
                                      bias_metadata=axis_names("embed"), **kw)
         self.query_scale = head_dim ** -0.5
 
-    def __call__(self, x):  # [B, P, W] -> [B, P, W]
+    def __call__(
+        self,
+        x: jax.Array,  # [B, P, W]: the patch tokens
+    ) -> jax.Array:  # [B, P, W]
+        "Every token attends to every token (no mask); the attention weights are recorded as `weights`."
         q = self.query(x) * self.query_scale
         heads_first = lambda a: a.transpose(0, 2, 1, 3)  # [B, P, N, H] -> [B, N, P, H], as `attend` takes them
         encoded, weights = attend(q, heads_first(self.key(x)), heads_first(self.value(x)), None)
         record(self, "weights", weights)
         return self.out(encoded)
 
-
+# %% ../../nbs/06_vit_model.ipynb #89fc92cd
 class MlpBlock(nnx.Module):
     "Dense -> GELU (tanh) -> Dense."
     def __init__(self, width: int, mlp_dim: int, *, dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
@@ -75,7 +89,11 @@ class MlpBlock(nnx.Module):
         self.fc2 = nnx.Linear(mlp_dim, width, kernel_metadata=axis_names("mlp", "embed"),
                               bias_metadata=axis_names("embed"), **kw)
 
-    def __call__(self, x):
+    def __call__(
+        self,
+        x: jax.Array,  # [B, P, W]
+    ) -> jax.Array:  # [B, P, W]
+        "fc2(gelu(fc1(x))); the hidden activations are recorded as `hidden`."
         hidden = jax.nn.gelu(self.fc1(x), approximate=True)
         record(self, "hidden", hidden)
         return self.fc2(hidden)
@@ -90,7 +108,11 @@ class EncoderBlock(nnx.Module):
         self.norm2 = nnx.LayerNorm(c.width, epsilon=1e-6, **kw)
         self.mlp = MlpBlock(c.width, c.mlp_dim, **kw)
 
-    def __call__(self, x):
+    def __call__(
+        self,
+        x: jax.Array,  # [B, P, W]: the residual stream
+    ) -> jax.Array:  # [B, P, W]
+        "Attention, then the MLP, each added to the residual stream (recorded as `residual`)."
         x = x + self.attn(self.norm1(x))
         x = x + self.mlp(self.norm2(x))
         record(self, "residual", x)
@@ -119,20 +141,32 @@ class ViT(nnx.Module):
         self.dtype = dtype
 
     @property
-    def num_patches(self) -> int: return self.pos_embedding.shape[1]
+    def num_patches(self) -> int:
+        "P, the number of patches of an image: its number of image tokens."
+        return self.pos_embedding.shape[1]
 
-    def patchify(self, images):  # float[B, S, S, 3] -> [B, P, W]
+    def patchify(
+        self,
+        images: jax.Array,  # float[B, S, S, 3] in [-1, 1]
+    ) -> jax.Array:  # [B, P, W]
         "Patch embeddings plus position embeddings."
         x = self.embedding(images.astype(self.dtype))
         x = x.reshape(x.shape[0], -1, x.shape[-1])
         return x + self.pos_embedding[...].astype(self.dtype)
 
-    def encode(self, images):  # float[B, S, S, 3] -> [B, P, W]
+    def encode(
+        self,
+        images: jax.Array,  # float[B, S, S, 3] in [-1, 1]
+    ) -> jax.Array:  # [B, P, W]
         "The encoder's output after `encoder_norm`, before `head`."
         x = self.patchify(images)
         record(self, "inputs", x)
         x, _ = scan_layers(self.layers, x, lambda layer, x, _: (layer(x), None), remat=self.config.remat)
         return self.encoder_norm(x)
 
-    def __call__(self, images):  # float[B, S, S, 3] in [-1, 1] -> [B, P, D]
+    def __call__(
+        self,
+        images: jax.Array,  # float[B, S, S, 3] in [-1, 1]
+    ) -> jax.Array:  # [B, P, D]: image tokens at the decoder's width
+        "The image tokens: `head(encode(images))`."
         return self.head(self.encode(images))

@@ -227,12 +227,22 @@ def _emit(state: _LoopState, logits, eos_id: int, strategy) -> _LoopState:
                          lengths=state.lengths + (~state.done).astype(jnp.int32), done=state.done | (token == eos_id))
 
 
-def cache_length(config: PaliGemmaConfig, prompt_width: int, max_new_tokens: int) -> int:
+def cache_length(
+    config: PaliGemmaConfig,  # the model: its number of image tokens
+    prompt_width: int,  # T, the padded prompts' length
+    max_new_tokens: int,  # the most tokens each example generates
+) -> int:  # the number of cache slots
     "The cache slots of a generation: the image tokens, the (padded) prompts, and every new token but the last."
     return config.num_image_tokens + prompt_width + max_new_tokens - 1
 
 
-def prefill_prompts(model: PaliGemma, images, tokens, lengths, cache: KVCache) -> tuple[jax.Array, KVCache]:
+def prefill_prompts(
+    model: PaliGemma,  # the model
+    images: jax.Array,  # float32[B, H, W, 3] in [-1, 1]
+    tokens: jax.Array,  # int32[B, T] prompts, padded at the end
+    lengths: jax.Array,  # int32[B] each prompt's real length
+    cache: KVCache,  # empty, with at least image tokens + T slots
+) -> tuple[jax.Array, KVCache]:  # (float32[B, V] logits at each prompt's end, filled cache)
     "Embed images and prompts (all prefix), run them through the decoder into `cache`; the logits at each prompt's end."
     B, L = tokens.shape
     input_mask = jnp.arange(L)[None] < lengths[:, None]

@@ -227,7 +227,7 @@ def test_defaults_and_recipe_errors(pg1):
     "One default learning rate per choice, LoRA's the largest (bench/RESULTS.md); bad recipes fail before training."
     from paligemma.finetune import DEFAULT_LORA_RANK, DEFAULT_LR, finetune
     assert set(DEFAULT_LR) == {"all", "attention", "lora"} and DEFAULT_LORA_RANK >= 1
-    assert DEFAULT_LR["lora"] >= 10 * DEFAULT_LR["all"]  # a fresh adapter moves its outputs ~d / r times more slowly
+    assert DEFAULT_LR["lora"] > DEFAULT_LR["all"]  # a fresh adapter moves its outputs more slowly (bench/RESULTS.md)
     state, config, batch = pg1
     model = model_from_hf(state, config)
     before = flat_params(model)

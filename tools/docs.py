@@ -692,7 +692,6 @@ STRICT = True  # the build fails on what `report` finds beyond PENDING (issue 28
 # Details cell), `no_table` (cards with parameters but no parameter table), `small_figures` (figures whose text is shown
 # under 9 pt in the text column at 1366 px).
 PENDING = {
-    "sampler.html": {"no_table": 2},  # 13_sampler: cache_length and prefill_prompts, in the generation loop's cell
 }
 
 

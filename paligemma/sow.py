@@ -140,10 +140,11 @@ class RecordingSampler(Sampler):
         config: SowConfig,  # what to record
         cache_dtype: jax.typing.DTypeLike | None = None,  # the KV cache's dtype (default: the embedding's)
         max_length: int | None = None,  # at most this many image + prompt + generated positions, as in `Sampler`
+        vocab_size: int | None = None,  # emit only ids below this, as in `Sampler` (default: the tokenizer's size)
     ):
         if not isinstance(config, SowConfig):
             raise TypeError(f"config must be a SowConfig; got {type(config).__name__}")
-        super().__init__(model, tokenizer, cache_dtype=cache_dtype, max_length=max_length)
+        super().__init__(model, tokenizer, cache_dtype=cache_dtype, max_length=max_length, vocab_size=vocab_size)
         self.config = config
         self._replay = jax.jit(_replay, static_argnums=0, static_argnames=("max_new_tokens", "cache_dtype", "config"))
 

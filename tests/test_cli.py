@@ -340,7 +340,10 @@ def _default_sigint():  # in the child, before exec: Python installs its Keyboar
 def interrupt_at(env, argv, mark: str, cwd: Path, timeout: float = 300) -> tuple[int, str, str]:
     "Run `argv` with its moments marked, send SIGINT at `@mark`; (status, stdout, stderr without the marks)."
     p = subprocess.Popen([sys.executable, "-c", MARKED, *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env={**env, "PALIGEMMA_COMPILATION_CACHE": "0"}, cwd=cwd,
+                         text=True, cwd=cwd,
+                         # no persistent cache (ours or JAX's own, which .ci/run sets): each moment must really happen
+                         env={**{k: v for k, v in env.items() if k != "JAX_COMPILATION_CACHE_DIR"},
+                              "PALIGEMMA_COMPILATION_CACHE": "0"},
                          preexec_fn=_default_sigint)
     lines, out = queue.Queue(), []
     readers = [threading.Thread(target=lambda: [lines.put(l) for l in p.stderr] + [lines.put(None)], daemon=True),

@@ -1,6 +1,6 @@
 """`Sampling` draws from the distribution the sorting implementation drew from, without sorting the vocabulary.
 
-The reference is the implementation the library had before (kept verbatim below as `previous_choose`: an `argsort`
+The reference is the implementation the library had before (kept verbatim below in `previous_candidates`: an `argsort`
 of every row, today's cumulative top-p rule on the sorted candidates, `jax.random.categorical`); its exact
 distribution is the softmax of the logits it hands to `categorical`, and that is checked against the definition in
 float64 numpy. Each path of the new `Sampling` (plain temperature, top-k, top-p through the bounded candidates,
@@ -19,8 +19,8 @@ V = 13  # an odd vocabulary, smaller than `bound`'s default, so each path is for
 DRAWS = 60_000
 
 
-def previous_kept(logits, temperature=1.0, top_k=None, top_p=None):
-    "The logits the sorting implementation handed to `jax.random.categorical`, back in vocabulary order: [B, V]."
+def previous_candidates(logits, temperature=1.0, top_k=None, top_p=None):
+    "The sorting implementation's `Sampling.choose` (commit 5628a52), verbatim up to its draw: (kept logits, their ids)."
     scaled = logits / temperature
     if top_k is not None:
         candidates, ids = jax.lax.top_k(scaled, top_k)
@@ -31,22 +31,19 @@ def previous_kept(logits, temperature=1.0, top_k=None, top_p=None):
         probs = jax.nn.softmax(candidates, axis=-1)
         before = jnp.cumsum(probs, axis=-1) - probs
         candidates = jnp.where(before < top_p, candidates, -jnp.inf)
-    out = jnp.full(scaled.shape, -jnp.inf)
-    return out.at[jnp.arange(scaled.shape[0])[:, None], ids].set(candidates)
+    return candidates, ids
+
+
+def previous_kept(logits, temperature=1.0, top_k=None, top_p=None):
+    "The logits the sorting implementation handed to `jax.random.categorical`, back in vocabulary order: [B, V]."
+    candidates, ids = previous_candidates(logits, temperature, top_k, top_p)
+    out = jnp.full(logits.shape, -jnp.inf)
+    return out.at[jnp.arange(logits.shape[0])[:, None], ids].set(candidates)
 
 
 def previous_choose(logits, key, temperature=1.0, top_k=None, top_p=None):
-    "The sorting implementation's `Sampling.choose` (commit 5628a52), verbatim but for its arguments."
-    scaled = logits / temperature
-    if top_k is not None:
-        candidates, ids = jax.lax.top_k(scaled, top_k)
-    else:
-        ids = jnp.argsort(-scaled, axis=-1)
-        candidates = jnp.take_along_axis(scaled, ids, axis=-1)
-    if top_p is not None:
-        probs = jax.nn.softmax(candidates, axis=-1)
-        before = jnp.cumsum(probs, axis=-1) - probs
-        candidates = jnp.where(before < top_p, candidates, -jnp.inf)
+    "The sorting implementation's draw: one token per row."
+    candidates, ids = previous_candidates(logits, temperature, top_k, top_p)
     choice = jax.random.categorical(key, candidates, axis=-1)
     return jnp.take_along_axis(ids, choice[:, None], axis=-1)[:, 0]
 

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx, struct
 from .gemma.cache import KVCache, prefill, extend
+from .nn import unstacked
 from .model import PaliGemma, PaliGemmaConfig, check_inputs, is_concrete
 from .processor import Processor
 from .tokenizer import Tokenizer, tokenize
@@ -250,9 +251,6 @@ def prefill_prompts(
     return prefill(model.llm, x, positions, mask, model.config.num_image_tokens + lengths - 1, cache)
 
 # %% ../nbs/13_sampler.ipynb #5a3e0c16
-from .nn import unstacked
-
-
 def _generate(graphdef, state, images, tokens, lengths, key, strategy, *, max_new_tokens: int, eos_id: int,
               cache_dtype, return_logits: bool) -> SamplerOutput:
     model = nnx.merge(graphdef, state)

@@ -57,17 +57,17 @@ def attend(
     B, T, N, H = q.shape
     K = k.shape[1]
     if N % K: raise ValueError(f"num_heads={N} is not a multiple of num_kv_heads={K}")
-    q = q.reshape(B, T, K, N // K, H)
+    q = q.reshape(B, T, K, N // K, H).transpose(0, 2, 3, 1, 4)  # [B, K, G, T, H]: a small copy
     wide = jnp.promote_types(q.dtype, k.dtype)  # keys and values kept narrower (a bfloat16 cache) are widened
     k, v = k.astype(wide), v.astype(wide)
-    logits = jnp.einsum("BTKGH,BKSH->BKGTS", q, k, preferred_element_type=jnp.float32)
+    logits = jnp.einsum("BKGTH,BKSH->BKGTS", q, k, preferred_element_type=jnp.float32)
     if softcap is not None:
         logits = jnp.tanh(logits / softcap) * softcap
     if mask is not None:
         logits = jnp.where(mask[:, None, None, :, :], logits, K_MASK)
     weights = jax.nn.softmax(logits, axis=-1)
-    out = jnp.einsum("BKGTS,BKSH->BTKGH", weights.astype(v.dtype), v)
-    return out.reshape(B, T, N, H), weights.reshape(B, N, T, -1)
+    out = jnp.einsum("BKGTS,BKSH->BKGTH", weights.astype(v.dtype), v)
+    return out.transpose(0, 3, 1, 2, 4).reshape(B, T, N, H), weights.reshape(B, N, T, -1)
 
 # %% ../nbs/01_nn.ipynb #6c9228dd
 def stacked(

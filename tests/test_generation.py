@@ -88,7 +88,7 @@ def test_scored_log_probabilities_equal_sampled_ones_with_a_final_cap():
                              GemmaConfig(vocab_size=97, width=48, depth=3, mlp_dim=80, num_heads=4, num_kv_heads=2,
                                          head_dim=14, post_norms=True, attn_logits_softcap=5.0,
                                          final_logits_softcap=3.0), image_size=42)
-    model = nnx.jit(lambda: PaliGemma(config, rngs=nnx.Rngs(0)))()  # one program, not one per initializer and shape
+    model = PaliGemma(config, rngs=nnx.Rngs(0))
     rng = np.random.default_rng(0)
     B, L, N = 2, 5, 6
     images = rng.uniform(-1, 1, (B, 42, 42, 3)).astype(np.float32)
@@ -100,15 +100,12 @@ def test_scored_log_probabilities_equal_sampled_ones_with_a_final_cap():
     seq, real, ar = np.zeros((B, L + N), np.int32), np.zeros((B, L + N), bool), np.zeros((B, L + N), np.int32)
     for b, n in enumerate(lengths):  # each prompt, then its generated tokens as a causal suffix
         seq[b, :n + N], real[b, :n + N], ar[b, n:n + N] = np.r_[prompts[b, :n], new[b]], True, 1
-    batch = tuple(map(jnp.asarray, (images, seq, real, ar)))
-    logp = np.asarray(nnx.jit(lambda m, *a: jax.nn.log_softmax(m(*a), axis=-1))(model, *batch))
+    logits = model(jnp.asarray(images), jnp.asarray(seq), jnp.asarray(real), jnp.asarray(ar))
+    logp = np.asarray(jax.nn.log_softmax(logits, axis=-1))
     rows = [lengths[b] - 1 + np.arange(N) for b in range(B)]  # the positions whose logits chose each new token
     scored = np.stack([logp[b, rows[b], new[b]] for b in range(B)])
-    @nnx.jit
-    def logp_uncapped(model, *batch):  # the same forward pass without the final soft cap
-        x, mask, positions = model.embed(*batch)
-        return jax.nn.log_softmax(model.llm.embedder.decode(model.llm.encode(x, positions, mask)), axis=-1)
-    uncapped = np.asarray(logp_uncapped(model, *batch))
+    x, mask, positions = model.embed(*map(jnp.asarray, (images, seq, real, ar)))
+    uncapped = np.asarray(jax.nn.log_softmax(model.llm.embedder.decode(model.llm.encode(x, positions, mask)), axis=-1))
     off = np.stack([uncapped[b, config.num_image_tokens + rows[b], new[b]] for b in range(B)])
     print(f"scored vs sampled: {np.abs(scored - out.logprobs).max():.1e}; without the cap {np.abs(off - out.logprobs).max():.2f} nats")
     assert np.abs(off - out.logprobs).max() > 1.0  # the cap matters here: leaving it off one side would show

@@ -35,10 +35,10 @@ def env(compilation_cache):
     return {**os.environ, "PALIGEMMA_COMPILATION_CACHE": compilation_cache}
 
 
-def fresh(env, *args, cwd=None) -> subprocess.CompletedProcess:
+def fresh(env, *args) -> subprocess.CompletedProcess:
     "`paligemma ARGS` in a fresh process."
     return subprocess.run([sys.executable, "-c", ENTRY, *map(str, args)], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=600)
+                          timeout=600)
 
 
 @pytest.fixture

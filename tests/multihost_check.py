@@ -48,16 +48,15 @@ loss, _ = step(mine)
 loss = float(multihost_utils.process_allgather(loss, tiled=True))
 updated = {k: multihost_utils.process_allgather(v, tiled=True) for k, v in params(model).items()}
 
-# the same on one local device, with the whole batch
-ref = load_checkpoint(path, dtype=jnp.float32)
-ref_logits = np.asarray(nnx.jit(lambda m, *a: m(*a))(ref, *(jnp.asarray(x[k]) for k in NAMES)))
-ref_tokens = Sampler(ref).generate_tokens(x["images"], x["tokens"], x["input_mask"].sum(1), max_new_tokens=4,
-                                          eos_id=None).tokens
-ref_tokens = np.asarray(ref_tokens)
-ref_loss, _ = train_step(ref, nnx.Optimizer(ref, optax.sgd(0.1), wrt=nnx.Param), {k: jnp.asarray(v) for k, v in x.items()})
-ref_updated = {k: np.asarray(v) for k, v in params(ref).items()}
-
-if pid == 0:
+if pid == 0:  # the same on one local device, with the whole batch (process 1 has nothing more to do)
+    ref = load_checkpoint(path, dtype=jnp.float32)
+    ref_logits = np.asarray(nnx.jit(lambda m, *a: m(*a))(ref, *(jnp.asarray(x[k]) for k in NAMES)))
+    ref_tokens = Sampler(ref).generate_tokens(x["images"], x["tokens"], x["input_mask"].sum(1), max_new_tokens=4,
+                                              eos_id=None).tokens
+    ref_tokens = np.asarray(ref_tokens)
+    ref_loss, _ = train_step(ref, nnx.Optimizer(ref, optax.sgd(0.1), wrt=nnx.Param),
+                             {k: jnp.asarray(v) for k, v in x.items()})
+    ref_updated = {k: np.asarray(v) for k, v in params(ref).items()}
     print(json.dumps(dict(
         case=case, processes=jax.process_count(), devices=jax.device_count(),
         logits=float(np.abs(np.asarray(logits) - ref_logits).max()),

@@ -15,9 +15,14 @@ from paligemma.testing import REFERENCE_CHECKPOINTS, load_reference, reference_c
 CASES = ["pg1_tiny", "pg2_tiny", "pg2_tiny_qemb"]
 
 
-def run(model, ref):
-    x = ref["inputs"]
-    args = [jnp.asarray(x[k]) for k in ("image", "text", "input_mask", "mask_ar")]
+INPUTS = ("image", "text", "input_mask", "mask_ar")
+# `model(images, text, ...)` as one compiled program (run eagerly, each operation would compile on its own)
+forward = nnx.jit(lambda model, *args: model(*args))
+
+
+@nnx.jit
+def outputs(model, *args):
+    "Every output big_vision recorded, and `model(...)`'s, from one compiled program."
     emb, mask, positions = model.embed(*args)
     pre = model.llm.encode(emb, positions, mask)
     P = model.config.num_image_tokens
@@ -32,7 +37,7 @@ def test_reference_outputs(case):
     config = config_from_record(ref["config"])
     assert config.llm.query_scale_value == pytest.approx(ref["config"]["llm"]["query_scale"])
     model = load_checkpoint(ref["path"] / "params.npz", config=config, dtype=jnp.float32)
-    out = run(model, ref)
+    out = outputs(model, *[jnp.asarray(ref["inputs"][k]) for k in INPUTS])
     L = {k: np.asarray(v, np.float32) for k, v in ref["logits"].items()}
     valid = ref["inputs"]["input_mask"].astype(bool)
     full_valid = np.concatenate([np.ones((valid.shape[0], config.num_image_tokens), bool), valid], 1)
@@ -78,7 +83,7 @@ def test_half_precision_files(tmp_path, suffix, file_dtype):
     model = load_checkpoint(path)
     assert model.llm.embedder.input_embedding.dtype == jnp.dtype(file_dtype)
     x = ref["inputs"]
-    logits = np.asarray(model(*[jnp.asarray(x[k]) for k in ("image", "text", "input_mask", "mask_ar")]))
+    logits = np.asarray(forward(model, *[jnp.asarray(x[k]) for k in INPUTS]))
     valid = x["input_mask"].astype(bool)
     diff = np.abs(logits[valid] - ref["logits"]["text_logits"][valid]).max()
     assert diff < (0.02 if file_dtype is np.float16 else 0.1), diff
@@ -150,5 +155,5 @@ def test_checkpoint_runs_at_another_image_size(tmp_path, image_size):
         assert all(np.array_equal(got[k], native[k]) for k in native if k != "img/pos_embedding")
         x = ref["inputs"]
         images = jax.image.resize(jnp.asarray(x["image"]), (2, image_size, image_size, 3), "bilinear")
-        logits = model(images, *[jnp.asarray(x[k]) for k in ("text", "input_mask", "mask_ar")])
+        logits = forward(model, images, *[jnp.asarray(x[k]) for k in INPUTS[1:]])
         assert logits.shape == (2, 12, 1000) and np.isfinite(np.asarray(logits)).all()

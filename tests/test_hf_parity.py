@@ -9,6 +9,17 @@ from paligemma.formats.hf import config_from_hf, model_from_hf, normalize_hf_key
 from hf_utils import batch_with_padding, hf_logits, hf_random_model, hf_state_numpy, hf_tiny_config, to_hub_layout
 
 
+# run eagerly, each operation of a forward pass would compile on its own: one compiled program per model instead
+forward = nnx.jit(lambda model, *args: model(*args))
+
+
+@nnx.jit
+def capped_logits(model, *args):
+    "The decoder's final (soft-capped) logits at every position, through `embed` and `encode`."
+    x, mask, positions = model.embed(*args)
+    return model.llm.logits(model.llm.encode(x, positions, mask))
+
+
 @pytest.fixture(scope="module")
 def hf_pg1():
     return hf_random_model(hf_tiny_config())
@@ -35,7 +46,7 @@ def test_logits_match_transformers(hf_pg1, stack):
     config = layout(config_from_hf(hf_pg1.config.to_dict()), stack)
     model = model_from_hf(hf_state_numpy(hf_pg1), config)
     images, tokens, input_mask, mask_ar = batch_with_padding(hf_pg1.config)
-    ours = np.asarray(model(jnp.asarray(images), jnp.asarray(tokens), jnp.asarray(input_mask), jnp.asarray(mask_ar)))
+    ours = np.asarray(forward(model, *map(jnp.asarray, (images, tokens, input_mask, mask_ar))))
     theirs = hf_logits(hf_pg1, images, tokens, input_mask, mask_ar)
     valid = input_mask
     diff = np.abs(ours[valid] - theirs[valid]).max()
@@ -51,7 +62,7 @@ def test_image_embeddings_match_transformers(hf_pg1):
     images = batch_with_padding(hf_pg1.config)[0]
     with torch.no_grad():
         theirs = hf_pg1.model.get_image_features(torch.tensor(images.transpose(0, 3, 1, 2))).pooler_output.numpy()
-    ours = np.asarray(model.embed_image(jnp.asarray(images)))
+    ours = np.asarray(nnx.jit(lambda m, x: m.embed_image(x))(model, jnp.asarray(images)))
     assert ours.shape == theirs.shape == (3, 9, 64)
     assert np.abs(ours - theirs).max() < 1e-4
 
@@ -94,9 +105,8 @@ def test_gemma2_logits_match_transformers(stack):
     model = model_from_hf(hf_state_numpy(hf), config)
     images, tokens, input_mask, mask_ar = batch_with_padding(hf.config)
     assert isinstance(model.llm.layers, nnx.List) != stack
-    x, mask, positions = model.embed(jnp.asarray(images), jnp.asarray(tokens), jnp.asarray(input_mask),
-                                     jnp.asarray(mask_ar))
-    ours = np.asarray(model.llm.logits(model.llm.encode(x, positions, mask)))[:, config.num_image_tokens:]
+    batch = tuple(map(jnp.asarray, (images, tokens, input_mask, mask_ar)))
+    ours = np.asarray(capped_logits(model, *batch))[:, config.num_image_tokens:]
     theirs = hf_logits(hf, images, tokens, input_mask, mask_ar)
     assert np.abs(ours[input_mask] - theirs[input_mask]).max() < 1e-4
 
@@ -113,15 +123,12 @@ def test_gemma2_sliding_window_matches_transformers(stack):
     model = model_from_hf(hf_state_numpy(hf), config)
     images, tokens, input_mask, mask_ar = batch_with_padding(hf.config, lengths=(14, 6, 16), prefix_lengths=(3, 2, 9))
     assert isinstance(model.llm.layers, nnx.List) != stack
-    x, mask, positions = model.embed(jnp.asarray(images), jnp.asarray(tokens), jnp.asarray(input_mask),
-                                     jnp.asarray(mask_ar))
-    ours = np.asarray(model.llm.logits(model.llm.encode(x, positions, mask)))[:, config.num_image_tokens:]
+    batch = tuple(map(jnp.asarray, (images, tokens, input_mask, mask_ar)))
+    ours = np.asarray(capped_logits(model, *batch))[:, config.num_image_tokens:]
     theirs = hf_logits(hf, images, tokens, input_mask, mask_ar)
     assert np.abs(ours[input_mask] - theirs[input_mask]).max() < 1e-4
     unwindowed = model_from_hf(hf_state_numpy(hf), config.replace(llm=config.llm.replace(sliding_window=None)))
-    x, mask, positions = unwindowed.embed(jnp.asarray(images), jnp.asarray(tokens), jnp.asarray(input_mask),
-                                          jnp.asarray(mask_ar))
-    plain = np.asarray(unwindowed.llm.logits(unwindowed.llm.encode(x, positions, mask)))
+    plain = np.asarray(capped_logits(unwindowed, *batch))
     assert np.abs(plain[:, config.num_image_tokens:][input_mask] - theirs[input_mask]).max() > 1e-2  # the window matters
 
 
@@ -146,7 +153,7 @@ def test_load_hub_layout_sharded_safetensors(hf_pg1, tmp_path):
     model = load_checkpoint(tmp_path)
     assert model.config.llm.vocab_size == emb.shape[0] + 64
     images, tokens, input_mask, mask_ar = batch_with_padding(hf_pg1.config)
-    ours = np.asarray(model(jnp.asarray(images), jnp.asarray(tokens), jnp.asarray(input_mask), jnp.asarray(mask_ar)))
+    ours = np.asarray(forward(model, *map(jnp.asarray, (images, tokens, input_mask, mask_ar))))
     theirs = hf_logits(hf_pg1, images, tokens, input_mask, mask_ar)
     assert np.abs(ours[input_mask][:, :emb.shape[0]] - theirs[input_mask]).max() < 1e-4
 

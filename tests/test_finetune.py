@@ -162,7 +162,7 @@ def test_other_rates_and_lengths_share_one_compiled_step(pg1):
         losses = [float(train_step(model, opt, batch)[0]) for _ in range(steps)]
         return losses, flat_params(model), len(TRACED) - traced
 
-    assert run(lambda m: make_optimizer(m, 1e-2, 10, warmup=2), 2)[2] > 0  # the first: traced and compiled
+    run(lambda m: make_optimizer(m, 1e-2, 10, warmup=2), 2)  # compiles the step (unless an earlier test did)
     losses, params, traced = run(lambda m: make_optimizer(m, 3e-3, 6, warmup=3), 6)
     assert traced == 0  # another rate, warmup and length: the same program
     schedule = optax.warmup_cosine_decay_schedule(0.0, 3e-3, 3, 6, end_value=0.0)

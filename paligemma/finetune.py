@@ -20,8 +20,8 @@ from .tokenizer import Tokenizer, tokenize
 
 # %% auto #0
 __all__ = ['Reduction', 'BATCH_KEYS', 'Trainable', 'DEFAULT_LR', 'DEFAULT_BATCH_SIZE', 'DEFAULT_LORA_RANK', 'DEFAULT_LORA_ALPHA',
-           'cross_entropy', 'loss_fn', 'trainable_filter', 'count_params', 'cast_params', 'make_optimizer',
-           'train_step', 'finetune']
+           'cross_entropy', 'loss_fn', 'trainable_filter', 'count_params', 'cast_params', 'warmup_cosine',
+           'make_optimizer', 'train_step', 'finetune']
 
 # %% ../nbs/23_finetune.ipynb #20d21e84
 Reduction = Literal["tokens", "examples"]
@@ -96,6 +96,35 @@ def cast_params(model: nnx.Module,  # changed in place
         nnx.update(model, jax.tree.map(lambda a: a.astype(dtype), nnx.state(model, filt)))
 
 # %% ../nbs/23_finetune.ipynb #a314ae8c
+def warmup_cosine(
+    count: jax.Array,  # int32[]: steps taken
+    lr: jax.Array,  # float32[]: the peak rate
+    warmup: jax.Array,  # int32[]: steps of linear warmup from 0
+    steps: jax.Array,  # int32[]: all steps, warmup included; the rate is 0 from there on
+) -> jax.Array:  # float32[]: the learning rate of step `count`
+    "`optax.warmup_cosine_decay_schedule(0, lr, warmup, steps)` at `count`, with its numbers as (traced) arrays."
+    # optax's formula in the arithmetic XLA compiles it to when its numbers are constants (a division by a constant
+    # becomes a product with its reciprocal, constants folded together): the same rates, to the bit
+    ramp = jnp.clip(count, 0, warmup) * (1 / jnp.maximum(warmup, 1).astype(jnp.float32))  # 0 -> 1 over the warmup
+    rising = (0.0 - lr) * (1 - ramp) + lr
+    decay = (steps - warmup).astype(jnp.float32)
+    falling = (jnp.cos(jnp.minimum(count - warmup, decay) * (jnp.pi * (1 / decay))) + 1) * (0.5 * lr)
+    return jnp.where(count < warmup, rising, falling)
+
+# %% ../nbs/23_finetune.ipynb #a445899f
+def _adamw(lr, warmup, steps, *, weight_decay, clip_norm, b1, b2) -> optax.GradientTransformation:
+    adamw = optax.adamw(lambda count: warmup_cosine(count, lr, warmup, steps), b1=b1, b2=b2, weight_decay=weight_decay)
+    return adamw if clip_norm is None else optax.chain(optax.clip_by_global_norm(clip_norm), adamw)
+
+
+@functools.cache
+def _shared_adamw(weight_decay: float, clip_norm: float | None, b1: float, b2: float) -> optax.GradientTransformation:
+    "One transform per set of constants; lr, warmup and steps are its state (these are placeholders)."
+    return optax.inject_hyperparams(_adamw, static_args=("weight_decay", "clip_norm", "b1", "b2"),
+                                    hyperparam_dtype=jnp.float32)(
+        jnp.float32(0.0), jnp.int32(0), jnp.int32(1), weight_decay=weight_decay, clip_norm=clip_norm, b1=b1, b2=b2)
+
+
 def make_optimizer(
     model: nnx.Module,  # the model to train (with its adapters, if any)
     lr: float,  # peak learning rate
@@ -110,10 +139,10 @@ def make_optimizer(
 ) -> nnx.Optimizer:
     "AdamW with linear warmup and cosine decay, after global-norm clipping, over the parameters of `wrt`."
     if not 0 <= warmup < steps: raise ValueError(f"need 0 <= warmup < steps; got warmup={warmup}, steps={steps}")
-    schedule = optax.warmup_cosine_decay_schedule(0.0, lr, warmup, steps, end_value=0.0)
-    adamw = optax.adamw(schedule, b1=b1, b2=b2, weight_decay=weight_decay)
-    tx = adamw if clip_norm is None else optax.chain(optax.clip_by_global_norm(clip_norm), adamw)
-    return nnx.Optimizer(model, tx, wrt=wrt)
+    optimizer = nnx.Optimizer(model, _shared_adamw(weight_decay, clip_norm, b1, b2), wrt=wrt)
+    hyper = optimizer.opt_state.hyperparams  # this run's numbers: state, not constants of the compiled step
+    hyper["lr"][...], hyper["warmup"][...], hyper["steps"][...] = lr, warmup, steps
+    return optimizer
 
 # %% ../nbs/23_finetune.ipynb #88c63873
 @functools.partial(jax.jit, static_argnums=(0, 1), static_argnames="reduction", donate_argnums=(2, 4))

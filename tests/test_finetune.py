@@ -144,6 +144,36 @@ def test_train_step_donates_what_it_replaces(pg1, trainable):
     np.testing.assert_allclose(losses, expected, rtol=1e-6)
 
 
+TRACED = []  # one entry per function `jax.jit` traces (a program it has not compiled in this process)
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, seconds, **kw: TRACED.append(event) if event == "/jax/core/compile/jaxpr_trace_duration" else None)
+
+
+def test_other_rates_and_lengths_share_one_compiled_step(pg1):
+    """`make_optimizer`'s lr, warmup and steps are optimizer state: a second optimizer with other values compiles no
+    new train step, and its steps equal those of optax's AdamW on `warmup_cosine_decay_schedule` (a closure)."""
+    import optax
+    state, config, batch = pg1
+
+    def run(make, steps):
+        "The losses of `steps` train steps, the parameters after them, and how many programs the steps traced."
+        model = model_from_hf(state, config)
+        opt, traced = make(model), len(TRACED)
+        losses = [float(train_step(model, opt, batch)[0]) for _ in range(steps)]
+        return losses, flat_params(model), len(TRACED) - traced
+
+    run(lambda m: make_optimizer(m, 1e-2, 10, warmup=2), 2)  # compiles the step (unless an earlier test did)
+    losses, params, traced = run(lambda m: make_optimizer(m, 3e-3, 6, warmup=3), 6)
+    assert traced == 0  # another rate, warmup and length: the same program
+    schedule = optax.warmup_cosine_decay_schedule(0.0, 3e-3, 3, 6, end_value=0.0)
+    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, b1=0.9, b2=0.999, weight_decay=0.0))
+    ref_losses, ref_params, ref_traced = run(lambda m: nnx.Optimizer(m, tx, wrt=nnx.Param), 6)
+    assert ref_traced > 0  # optax's closure: a program of its own
+    assert losses[-1] < losses[0]
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-6)
+    for k in ref_params: np.testing.assert_allclose(params[k], ref_params[k], rtol=1e-6, atol=1e-7, err_msg=k)
+
+
 @pytest.mark.parametrize("stack", [True, False], ids=["stacked", "list"])
 def test_attention_only_with_bf16_frozen_overfits(pg1, stack):
     "Attention-only, frozen weights stored in bfloat16: only q/kv/attn_vec change, and 20 steps fit one batch."

@@ -289,17 +289,18 @@ def evaluate(model: PaliGemma,  # the model to score
     images = np.stack([im for im, _ in scenes]).astype(np.float32) / 127.5 - 1.0
     sampler = Sampler(model, tokenizer)
 
-    def ask(prompts, max_new_tokens):
-        return sum((sampler(images[i:i + batch_size], prompts[i:i + batch_size], max_new_tokens=max_new_tokens)
+    def ask(prompts):  # every task with the longest answer's budget (3 segments): one compiled program, not one per
+        # task; a generation stops once every answer in the batch has ended
+        return sum((sampler(images[i:i + batch_size], prompts[i:i + batch_size], max_new_tokens=72)
                     for i in range(0, n, batch_size)), [])
 
     out = {"answers": {}, "scenes": scenes, "kinds": kinds, "absent_kinds": absent}
-    out["answers"]["caption"] = ask(["caption en"] * n, 20)
+    out["answers"]["caption"] = ask(["caption en"] * n)
     out["caption"] = np.mean([a == caption_text(o) for a, (_, o) in zip(out["answers"]["caption"], scenes)])
-    out["answers"]["count"] = ask([COUNT_PROMPT] * n, 4)
+    out["answers"]["count"] = ask([COUNT_PROMPT] * n)
     out["count"] = np.mean([a == str(len(o)) for a, (_, o) in zip(out["answers"]["count"], scenes)])
-    out["answers"]["detect"] = ask([f"detect {k}" for k in kinds], 24)
-    out["answers"]["segment"] = ask([f"segment {k}" for k in kinds], 72)
+    out["answers"]["detect"] = ask([f"detect {k}" for k in kinds])
+    out["answers"]["segment"] = ask([f"segment {k}" for k in kinds])
     box_ious, mask_ious = [], []
     for (_, objects), kind, det, seg in zip(scenes, kinds, out["answers"]["detect"], out["answers"]["segment"]):
         boxes = [d["box"] for d in parse_detections(det, S)]
@@ -308,10 +309,10 @@ def evaluate(model: PaliGemma,  # the model to score
             box_ious.append(max([box_iou(b, o.box) for b in boxes], default=0.0))
             mask_ious.append(max([float(mask_iou(m, o.mask)) for m in masks], default=0.0))
     out["detect"], out["segment"] = float(np.mean(box_ious)), float(np.mean(mask_ious))
-    for task, max_new, parse in (("detect", 24, lambda a: parse_detections(a, S)),
-                                 ("segment", 72, lambda a: parse_segmentations(a, (S, S), decoder))):
+    for task, parse in (("detect", lambda a: parse_detections(a, S)),
+                        ("segment", lambda a: parse_segmentations(a, (S, S), decoder))):
         # every image is asked (the same batches, no new compile); where no kind is absent the answer is dropped
-        answers = ask([f"{task} {a or k}" for a, k in zip(absent, kinds)], max_new)
+        answers = ask([f"{task} {a or k}" for a, k in zip(absent, kinds)])
         out["answers"][f"{task}_absent"] = [a if k else None for a, k in zip(answers, absent)]
         out[f"{task}_fp"] = float(np.mean([len(parse(a)) > 0 for a, k in zip(answers, absent) if k]))
     return out

@@ -51,9 +51,8 @@ def test_sampler_never_emits_padded_ids(tiny, strategy):
     drawn = _hot(sampler, model, strategy=strategy)
     assert drawn.max() < tok.vocab_size
     assert len(np.unique(drawn)) > 500  # the draws did spread over the vocabulary
-    S = model.config.image_size
-    texts = sampler(np.zeros((8, S, S, 3), np.float32), ["caption en"] * 8, 16, strategy=strategy, seed=1)
-    assert len(texts) == 8  # every draw decodes
+    texts = [tok.decode(row) for row in drawn]  # every draw decodes (`decode` raises on an id past the tokenizer)
+    assert len(texts) == len(drawn) and sum(map(len, texts)) > 0
 
 
 def test_greedy_skips_a_padded_maximum(tiny):

@@ -333,7 +333,7 @@ def test_photograph_gets_a_notice(cli):
 # the test sends SIGINT when it reads the mark. The child starts with SIGINT at its default, whatever this process
 # does with it (under `nohup` it is ignored, and a child would inherit that), and every wait has a timeout.
 MARKED = '''
-import sys, time
+import os, sys, time
 from jax._src import compiler
 import paligemma.checkpoints, paligemma.saving, paligemma.finetune, paligemma.tasks.detection
 from paligemma.sampler import Sampler
@@ -353,7 +353,9 @@ def compile_marked(*a, **k):
     first = started and not started[-1] == "marked"
     if first: started.append("marked"); mark("compile")
     compiled = compile_(*a, **k)
-    if first: mark("run")  # the program is compiled: what follows runs it
+    if first:
+        mark("run")  # the program is compiled: what follows runs it
+        if os.environ["HOLD_AT"] == "run": time.sleep(60)  # held there: a tiny model's run can end before the signal
     return compiled
 compiler.backend_compile_and_load = compile_marked
 before(paligemma.checkpoints, "load_checkpoint", "load")
@@ -380,7 +382,7 @@ def interrupt_at(env, argv, mark: str, cwd: Path, timeout: float = 300) -> tuple
         # own, which .ci/run sets), so that the moment happens; loading and writing happen either way
         env = {**{k: v for k, v in env.items() if k != "JAX_COMPILATION_CACHE_DIR"}, "PALIGEMMA_COMPILATION_CACHE": "0"}
     p = subprocess.Popen([sys.executable, "-c", MARKED, *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, cwd=cwd, env=env, preexec_fn=_default_sigint)
+                         text=True, cwd=cwd, env={**env, "HOLD_AT": mark}, preexec_fn=_default_sigint)
     lines, out = queue.Queue(), []
     readers = [threading.Thread(target=lambda: [lines.put(l) for l in p.stderr] + [lines.put(None)], daemon=True),
                threading.Thread(target=lambda: out.extend(p.stdout), daemon=True)]

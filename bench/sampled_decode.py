@@ -6,10 +6,11 @@ Run: python bench/sampled_decode.py [--config paligemma-bench-small] [--batch 1 
 
 `Sampler.generate_tokens(strategy=...)`, random weights, float32, 224 px, a 16-token prompt, no EOS. Decode time
 per token = (time for N tokens - time for 1) / (N - 1), medians of interleaved repeats; the ratio to greedy in the
-same run is the figure to read. `Sampling`'s `top_p` takes its bounded candidates when the `bound` most likely
-tokens hold top_p of the probability (the random model here: its logits have a standard deviation of about 20),
-the bisection (`nucleus_threshold`) when they do not (the same model with its tied table scaled by 0.01:
-near-uniform next tokens); both are shown, with how often each model's rows fall inside the bound. `--with-sort`
+same run is the figure to read. `Sampling`'s `top_p` alone draws by rejection (`nucleus_rejection`: a draw from the
+whole row kept when it lies in the nucleus, `tries` rounds); with `tries=0` it takes its bounded candidates when
+the `bound` most likely tokens hold top_p of the probability (the random model here: its logits have a standard
+deviation of about 20), the bisection (`nucleus_threshold`) when they do not (the same model with its tied table
+scaled by 0.01: near-uniform next tokens); all are shown, with how often each model's rows fall inside the bound. `--with-sort`
 adds the implementation the library had before (an `argsort` of the vocabulary and `jax.random.categorical`),
 as a `Strategy` subclass: slow at batch 8.
 
@@ -58,9 +59,11 @@ def strategies(with_sort: bool) -> dict:
     "name -> (which model's logits, strategy)."
     out = {"greedy": ("random", Greedy()), "Sampling(1.0)": ("random", Sampling(1.0)),
            "Sampling(1.0, top_k=40)": ("random", Sampling(1.0, top_k=40)),
-           "Sampling(1.0, top_p=0.9): bounded candidates": ("random", Sampling(1.0, top_p=0.9)),
+           "Sampling(1.0, top_p=0.9): rejection": ("random", Sampling(1.0, top_p=0.9)),
+           "Sampling(1.0, top_p=0.9, tries=0): bounded candidates": ("random", Sampling(1.0, top_p=0.9, tries=0)),
            "greedy (flat logits)": ("flat", Greedy()),
-           "Sampling(1.0, top_p=0.9): bisection (flat logits)": ("flat", Sampling(1.0, top_p=0.9))}
+           "Sampling(1.0, top_p=0.9): rejection (flat logits)": ("flat", Sampling(1.0, top_p=0.9)),
+           "Sampling(1.0, top_p=0.9, tries=0): bisection (flat logits)": ("flat", Sampling(1.0, top_p=0.9, tries=0))}
     if with_sort: out["previous Sampling(1.0) (full sort)"] = ("random", SortedSampling(1.0))
     return out
 

@@ -17,9 +17,9 @@ from .processor import Processor
 from .tokenizer import Tokenizer, tokenize
 
 # %% auto #0
-__all__ = ['DRAW_BLOCK', 'inverse_cdf', 'draw', 'nucleus_sorted', 'nucleus_threshold', 'Strategy', 'Greedy', 'Sampling',
-           'sample_logits', 'SamplerOutput', 'cache_length', 'prefill_prompts', 'bucket_length', 'pad_prompts',
-           'Sampler']
+__all__ = ['DRAW_BLOCK', 'inverse_cdf', 'draw_weights', 'draw_from', 'draw', 'nucleus_sorted', 'nucleus_rejection',
+           'nucleus_threshold', 'Strategy', 'Greedy', 'Sampling', 'sample_logits', 'SamplerOutput', 'cache_length',
+           'prefill_prompts', 'bucket_length', 'pad_prompts', 'Sampler']
 
 # %% ../nbs/13_sampler.ipynb #d7a90c01
 DRAW_BLOCK = 512  # tokens per block of `draw`'s first level: about the square root of PaliGemma's 257,152
@@ -36,20 +36,36 @@ def inverse_cdf(
     return jnp.minimum(i, last).astype(jnp.int32)
 
 
-def draw(
-    key: jax.Array,  # PRNG key
+def draw_weights(
     logits: jax.Array,  # float32[B, V]; -inf: never drawn
-) -> jax.Array:  # int32[B]
-    "One index per row with probability softmax(logits): a block of tokens by the blocks' masses, then a token in it."
+) -> tuple[jax.Array, jax.Array]:  # (float32[B, nb, n] weights in blocks, float32[B, nb] each block's total)
+    "The weights exp(logit - max) in blocks of `DRAW_BLOCK` (the last one padded with weight 0), and their totals."
     B, V = logits.shape
     n = min(DRAW_BLOCK, V)
     nb = -(-V // n)
     if nb * n != V: logits = jnp.pad(logits, ((0, 0), (0, nb * n - V)), constant_values=-jnp.inf)
     w = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True)).reshape(B, nb, n)
-    u = jax.random.uniform(key, (2, B, 1))
-    block = inverse_cdf(w.sum(-1), u[0])
-    inside = inverse_cdf(jnp.take_along_axis(w, block[:, None, None], axis=1)[:, 0], u[1])
-    return block * n + inside
+    return w, w.sum(-1)
+
+
+def draw_from(
+    key: jax.Array,  # PRNG key
+    weights: jax.Array,  # float32[B, nb, n], as `draw_weights` returns them
+    masses: jax.Array,  # float32[B, nb]: each block's total
+) -> jax.Array:  # int32[B]
+    "One index per row with probability weight / total: a block by the blocks' masses, then a token in it."
+    u = jax.random.uniform(key, (2, weights.shape[0], 1))
+    block = inverse_cdf(masses, u[0])
+    inside = inverse_cdf(jnp.take_along_axis(weights, block[:, None, None], axis=1)[:, 0], u[1])
+    return block * weights.shape[-1] + inside
+
+
+def draw(
+    key: jax.Array,  # PRNG key
+    logits: jax.Array,  # float32[B, V]; -inf: never drawn
+) -> jax.Array:  # int32[B]
+    "One index per row with probability softmax(logits): a block of tokens by the blocks' masses, then a token in it."
+    return draw_from(key, *draw_weights(logits))
 
 # %% ../nbs/13_sampler.ipynb #d7a90c02
 def nucleus_sorted(
@@ -68,6 +84,31 @@ def _ordered(x):  # float32 -> uint32 in the same order (-0.0 just below 0.0)
     return jnp.where(bits >> 31 == 1, ~bits, bits | jnp.uint32(1 << 31))
 
 
+def nucleus_rejection(
+    key: jax.Array,  # PRNG key
+    scaled: jax.Array,  # float32[B, V]: logits, already divided by the temperature
+    top_p: float | jax.Array,  # in (0, 1]: the probability the nucleus reaches
+    tries: int,  # rounds of draws at most; a round ends the loop once every row has its token
+) -> tuple[jax.Array, jax.Array]:  # (int32[B] tokens, bool[B] whether the row's token lies in its nucleus)
+    "Top-p by rejection: draw from the whole row, keep the draw if less than top_p is ranked before it."
+    B, V = scaled.shape
+    weights, masses = draw_weights(scaled)
+    probs, total = weights.reshape(B, -1)[:, :V], masses.sum(-1)  # unnormalised; the rule compares with p * total
+    keys, ids = _ordered(scaled), jnp.arange(V, dtype=jnp.int32)
+
+    def round_(state):
+        r, tokens, found = state
+        c = draw_from(jax.random.fold_in(key, r), weights, masses)
+        kc = jnp.take_along_axis(keys, c[:, None], axis=-1)
+        before = (keys > kc) | ((keys == kc) & (ids < c[:, None]))  # ranked before c: larger, or tied and earlier
+        inside = jnp.sum(jnp.where(before, probs, 0.0), axis=-1) < top_p * total
+        return r + 1, jnp.where(found, tokens, c), found | inside
+
+    _, tokens, found = jax.lax.while_loop(lambda s: (s[0] < tries) & ~jnp.all(s[2]), round_,
+                                          (0, jnp.zeros(B, jnp.int32), jnp.zeros(B, bool)))
+    return tokens, found
+
+# %% ../nbs/13_sampler.ipynb #d7a90c05
 def nucleus_threshold(
     scaled: jax.Array,  # float32[B, V]: logits, already divided by the temperature
     top_p: float | jax.Array,  # in (0, 1]: the probability the nucleus reaches
@@ -136,7 +177,8 @@ class Sampling(Strategy):
     temperature: float = 1.0  # > 0; traced: a new value reuses the compiled program
     top_k: int | None = struct.field(pytree_node=False, default=None)  # >= 1; static: it sets a shape
     top_p: float | None = None  # in (0, 1]: the smallest set of best tokens with that much probability; traced
-    bound: int = struct.field(pytree_node=False, default=256)  # top_p alone: the candidates tried before bisection
+    tries: int = struct.field(pytree_node=False, default=4)  # top_p alone: rounds of draws from the whole row
+    bound: int = struct.field(pytree_node=False, default=256)  # top_p alone, rows no draw landed in: candidates
 
     def __post_init__(self):  # numbers only: inside `jax.jit` the traced ones were checked when the value was made
         t, k, p = self.temperature, self.top_k, self.top_p
@@ -146,6 +188,8 @@ class Sampling(Strategy):
         if is_concrete(p) and not 0 < p <= 1:
             raise ValueError(f"top_p must be in (0, 1] or None; got {p!r}")
         if not _int_at_least_1(self.bound): raise ValueError(f"Sampling: bound must be an int >= 1; got {self.bound!r}")
+        if not (self.tries == 0 or _int_at_least_1(self.tries)):
+            raise ValueError(f"Sampling: tries must be an int >= 0; got {self.tries!r}")
 
     def check(
         self,
@@ -163,17 +207,23 @@ class Sampling(Strategy):
         "One draw per row; no sort of the vocabulary."
         scaled = logits / self.temperature
         V = scaled.shape[-1]
-        among = lambda ids, kept: jnp.take_along_axis(ids, draw(key, kept)[:, None], axis=-1)[:, 0]
+        among = lambda key, ids, kept: jnp.take_along_axis(ids, draw(key, kept)[:, None], axis=-1)[:, 0]
         if self.top_k is None and self.top_p is None: return draw(key, scaled)
         if self.top_k is not None or self.bound >= V:  # a partial selection of the candidates, then the rule
             candidates, ids = jax.lax.top_k(scaled, min(self.top_k or V, V))  # [B, k], sorted descending
             if self.top_p is not None:
                 candidates, _ = nucleus_sorted(candidates, self.top_p, jax.nn.logsumexp(candidates, -1, keepdims=True))
-            return among(ids, candidates)
-        candidates, ids = jax.lax.top_k(scaled, self.bound)  # top_p alone: the nucleus is most often in these
-        kept, mass = nucleus_sorted(candidates, self.top_p, jax.nn.logsumexp(scaled, -1, keepdims=True))
-        return jax.lax.cond(jnp.all(mass >= self.top_p), lambda: among(ids, kept),  # the next token would be cut
-                            lambda: draw(key, nucleus_threshold(scaled, self.top_p)))
+            return among(key, ids, candidates)
+        drawn, again = jax.random.split(key)  # top_p alone: draws from the whole row first, then an exact path
+        tokens, found = nucleus_rejection(drawn, scaled, self.top_p, self.tries)
+
+        def exact():  # for the rows no draw landed in: `bound` candidates when they hold the nucleus, else bisection
+            candidates, ids = jax.lax.top_k(scaled, self.bound)
+            kept, mass = nucleus_sorted(candidates, self.top_p, jax.nn.logsumexp(scaled, -1, keepdims=True))
+            rest = jax.lax.cond(jnp.all(mass >= self.top_p), lambda: among(again, ids, kept),
+                                lambda: draw(again, nucleus_threshold(scaled, self.top_p)))
+            return jnp.where(found, tokens, rest)
+        return jax.lax.cond(jnp.all(found), lambda: tokens, exact)
 
 # %% ../nbs/13_sampler.ipynb #5a3e0c12
 def sample_logits(

@@ -3,8 +3,8 @@
 The reference is the implementation the library had before (kept verbatim below in `previous_candidates`: an `argsort`
 of every row, today's cumulative top-p rule on the sorted candidates, `jax.random.categorical`); its exact
 distribution is the softmax of the logits it hands to `categorical`, and that is checked against the definition in
-float64 numpy. Each path of the new `Sampling` (plain temperature, top-k, top-p through the bounded candidates,
-top-p through bisection, ties at the nucleus' boundary) gives that distribution: its kept set exactly, its draws
+float64 numpy. Each path of the new `Sampling` (plain temperature, top-k, top-p by rejection, top-p through the
+bounded candidates, top-p through bisection, ties at the nucleus' boundary) gives that distribution: its kept set exactly, its draws
 within a chi-square bound that a wrong probability fails."""
 import jax
 import jax.numpy as jnp
@@ -150,11 +150,13 @@ def test_draw_can_fail():
 
 
 @pytest.mark.parametrize("kw", STRATEGIES, ids=str)
-@pytest.mark.parametrize("bound", [2, 12, 256], ids=["bound2", "bound12", "bound256"])
-def test_sampling_draws_from_the_previous_distribution(kw, bound):
-    "Per strategy and path: top_p alone through 2 or 12 candidates (or bisection where they miss it), or all V."
+@pytest.mark.parametrize("bound, tries", [(2, 0), (12, 0), (256, 4), (2, 4)],
+                         ids=["bound2", "bound12", "bound256", "rejection-then-bound2"])
+def test_sampling_draws_from_the_previous_distribution(kw, bound, tries):
+    """Per strategy and path: top_p alone through 2 or 12 candidates (or bisection where they miss it), or all V;
+    by rejection first (4 rounds), the draws that never landed through 2 candidates or bisection."""
     x = rows()
-    counts = frequencies(Sampling(**kw, bound=bound).choose, x)
+    counts = frequencies(Sampling(**kw, tries=tries, bound=bound).choose, x)
     assert_follows(counts, softmax64(previous_kept(x, **kw)))
 
 
@@ -166,10 +168,12 @@ def test_the_previous_implementation_passes_the_same_check():
         assert_follows(counts, softmax64(previous_kept(x, **kw)))
 
 
-def test_equal_logits_through_bisection():
-    "A flat row: 3 candidates hold 3/13 < 0.9, so bisection; 12 of the 13 equal tokens stay, the lowest indices."
+@pytest.mark.parametrize("tries", [0, 4], ids=["bisection", "rejection"])
+def test_equal_logits_through_bisection(tries):
+    """A flat row: 3 candidates hold 3/13 < 0.9, so bisection; 12 of the 13 equal tokens stay, the lowest indices.
+    By rejection, a draw of the 13th is ranked after 12/13 > 0.9 and refused."""
     flat = jnp.zeros((1, V), jnp.float32)
-    counts = frequencies(Sampling(top_p=0.9, bound=3).choose, flat)
+    counts = frequencies(Sampling(top_p=0.9, tries=tries, bound=3).choose, flat)
     assert_follows(counts, np.full((1, V), 1 / 12) * (np.arange(V) < 12))  # 12 of 13 equal tokens: ties by index
 
 
@@ -198,4 +202,6 @@ def test_never_sorts_the_vocabulary(strategy):
 def test_bad_settings():
     for bad in (0, 1.5, True):
         with pytest.raises(ValueError, match="bound must be an int >= 1"): Sampling(top_p=0.9, bound=bad)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="tries must be an int >= 0"): Sampling(top_p=0.9, tries=bad)
     assert isinstance(Sampling(), Strategy) and len(jax.tree.leaves(Sampling(0.7, 50, 0.9, bound=64))) == 2

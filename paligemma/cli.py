@@ -431,8 +431,9 @@ def _finetune(args) -> int:
         if step % args.log_every == 0 or step == args.steps - 1:
             print(f"step {step:5d}  loss {loss:.4f}", file=sys.stderr)
     ft.finetune(model, tokenizer, [dict(e, image=images[e["image"]]) for e in examples], args.trainable,
-                steps=args.steps, lr=args.lr, batch_size=args.batch_size, warmup=args.warmup, max_len=args.max_len,
-                lora_rank=args.lora_rank or ft.DEFAULT_LORA_RANK, seed=args.seed, on_step=log)  # merges LoRA
+                steps=args.steps, lr=args.lr, batch_size=args.batch_size, warmup=args.warmup,
+                lora_rank=args.lora_rank or ft.DEFAULT_LORA_RANK, seed=args.seed, on_step=log)  # merges LoRA;
+    # no max_len: a step is as wide as the longest example, not --max-len (at most that, checked above)
     _will_write(args, out)
     written = save_checkpoint(model, out, overwrite=args.overwrite, tokenizer=files[1], vae=files[2])
     print(f"wrote {written} with its tokenizer{' and mask decoder' if files[2] else ''}", file=sys.stderr)
@@ -473,8 +474,9 @@ def _add_finetune(commands) -> None:
                                                            "(default: a tenth of --steps, none below 10 steps)")
     p.add_argument("--batch-size", type=_number(int, 1), default=16, help="examples per step (default 16)")
     lr = p.add_argument("--lr", type=_number(float, above=0.0), help="peak learning rate (warmup then cosine)")
-    p.add_argument("--max-len", type=_number(int, 1), default=64, help="text tokens per example, prefix + suffix "
-                                                                      "(default 64)")
+    p.add_argument("--max-len", type=_number(int, 1), default=64, help="the most text tokens an example may have, "
+                                                                      "prefix + suffix (default 64); the steps are as "
+                                                                      "wide as the longest example")
     p.add_argument("--seed", type=_number(int, 0), default=0,
                    help="seed of the example order and LoRA init (default 0)")
     p.add_argument("--log-every", type=_number(int, 1), default=10, help="print the loss every N steps (default 10)")

@@ -208,12 +208,20 @@ def finetune(
     lr = DEFAULT_LR[trainable] if lr is None else lr
     optimizer = make_optimizer(model, lr, steps, warmup=steps // 10 if warmup is None else warmup,
                                wrt=trainable_filter(trainable))
+    # `train_step`'s program on a state split once: no split and update of the model and optimizer per step
+    graphdef, trained, frozen = nnx.split(model, optimizer.wrt, ...)
+    opt_graphdef, opt_state = nnx.split(optimizer)
     rng, order, losses = np.random.default_rng(seed), [], []
-    for step in range(steps):
-        while len(order) < batch_size: order += list(rng.permutation(len(examples)))
-        chosen, order = order[:batch_size], order[batch_size:]
-        loss, _ = train_step(model, optimizer, {k: v[chosen] for k, v in data.items()})
-        losses.append(float(loss))
-        if on_step is not None: on_step(step, losses[-1])
+    try:
+        for step in range(steps):
+            while len(order) < batch_size: order += list(rng.permutation(len(examples)))
+            chosen, order = order[:batch_size], order[batch_size:]
+            trained, opt_state, loss, _ = _train_step(graphdef, opt_graphdef, trained, frozen, opt_state,
+                                                      {k: v[chosen] for k, v in data.items()}, reduction="tokens")
+            losses.append(float(loss))
+            if on_step is not None: on_step(step, losses[-1])
+    finally:  # the model and optimizer hold the last step's state, also when a step or `on_step` raises
+        nnx.update(model, trained)
+        nnx.update(optimizer, opt_state)
     if trainable == "lora": merge_lora(model)
     return losses

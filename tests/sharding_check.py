@@ -1,10 +1,15 @@
-"""Sharded runs on 8 simulated CPU devices against single-device runs; prints one JSON line per mesh.
+"""Sharded runs on 8 simulated CPU devices against single-device runs; prints one JSON line per mesh, and writes
+each case's single-device run to OUT/CASE.npz (the reference `multihost_check.py`'s results are compared with).
 
-Run by `test_sharding.py` in its own process: XLA_FLAGS must be set before JAX starts."""
+Run by `test_sharding.py` in its own process, every case in one interpreter: XLA_FLAGS must be set before JAX starts.
+
+    python sharding_check.py OUT CASE MESH [MESH ...] [CASE MESH ...]    (MESH as DxFxT[:stacked|:list])
+"""
 import os
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 import json
 import sys
+from pathlib import Path
 import jax
 import jax.numpy as jnp
 
@@ -57,9 +62,11 @@ def run(case, model, mesh=None):
     return np.asarray(logits), np.asarray(tokens), float(loss), updated, compiled
 
 
-def main(case, meshes):
+def main(case, meshes, out: Path):
     path = reference_dir() / "bigvision" / case / "params.npz"
     ref_logits, ref_tokens, ref_loss, ref_params, _ = run(case, load_checkpoint(path, dtype=jnp.float32))
+    np.savez(out / f"{case}.npz", logits=ref_logits, tokens=ref_tokens, loss=ref_loss,
+             **{f"params/{k}": v for k, v in ref_params.items()})
     for shape, layers in meshes:
         mesh = make_mesh(*shape)
         config = None  # read from the checkpoint: the runtime's default layout
@@ -83,6 +90,9 @@ def main(case, meshes):
 
 
 if __name__ == "__main__":
-    # each mesh as DxFxT, optionally with the decoder's layer layout: 2x4x1:stacked or 2x4x1:list
-    meshes = [(tuple(int(n) for n in m.split(":")[0].split("x")), m.partition(":")[2]) for m in sys.argv[2:]]
-    main(sys.argv[1], meshes)
+    # each case's name, then its meshes as DxFxT, optionally with the decoder's layer layout: 2x4x1:stacked
+    runs = []
+    for arg in sys.argv[2:]:
+        if not arg[0].isdigit(): runs.append((arg, []))
+        else: runs[-1][1].append((tuple(int(n) for n in arg.split(":")[0].split("x")), arg.partition(":")[2]))
+    for case, meshes in runs: main(case, meshes, Path(sys.argv[1]))

@@ -88,8 +88,10 @@ def test_scored_log_probabilities_equal_sampled_ones_with_a_final_cap():
                              GemmaConfig(vocab_size=97, width=48, depth=3, mlp_dim=80, num_heads=4, num_kv_heads=2,
                                          head_dim=14, post_norms=True, attn_logits_softcap=5.0,
                                          final_logits_softcap=3.0), image_size=42)
-    model = PaliGemma(config, rngs=nnx.Rngs(0))
+    model = nnx.eval_shape(lambda: PaliGemma(config, rngs=nnx.Rngs(0)))  # built abstractly: no initializer compiled
     rng = np.random.default_rng(0)
+    for _, v in nnx.to_flat_state(nnx.state(model)):  # weights drawn by numpy
+        v.set_value(jnp.asarray(rng.standard_normal(v.shape).astype(np.float32), v.dtype))
     B, L, N = 2, 5, 6
     images = rng.uniform(-1, 1, (B, 42, 42, 3)).astype(np.float32)
     prompts = rng.integers(3, 97, (B, L)).astype(np.int32)

@@ -10,9 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from paligemma.testing import REFERENCE_ENV, ReferenceMissing, reference_dir
+from sharded_inputs import B
 
 HERE = Path(__file__).parent
 # PaliGemma 1 (one KV head, MQA) on 8x1x1 and 2x4x1 here, and on 2x2x2 split over two processes (`multihost`);
@@ -29,37 +31,59 @@ def reference_env() -> dict:
     return {**os.environ, REFERENCE_ENV: str(root.resolve())}
 
 
-@pytest.fixture(scope="module")
-def results():
-    env = {**reference_env(), "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
-    procs = [subprocess.Popen([sys.executable, str(HERE / "sharding_check.py"), case, *meshes], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for case, meshes in RUNS]
-    rows = []
-    for p in procs:
-        out, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err[-3000:]
-        rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    assert len(rows) == sum(len(m) for _, m in RUNS)
-    return rows
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def multihost():
-    "Two processes joined by jax.distributed.initialize, 4 CPU devices each (`multihost_check.py`)."
-    env = {**reference_env(), "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)
-    port = free_port()
-    procs = [subprocess.Popen([sys.executable, str(HERE / "multihost_check.py"), str(i), str(port), "pg1_tiny"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+def finish(*procs) -> list[str]:
+    "The stdout of each subprocess, all of which must succeed."
     outs = [p.communicate(timeout=600) for p in procs]
     for p, (_, err) in zip(procs, outs): assert p.returncode == 0, err[-3000:]
-    return json.loads(next(line for line in outs[0][0].splitlines() if line.startswith("{")))
+    return [out for out, _ in outs]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[list, Path]:
+    """(one result per mesh of `RUNS`, the folder of the single-device references and the two-process results).
+
+    Both checks start at once: every case of `RUNS` in one interpreter (`sharding_check.py`, which also writes each
+    case's single-device run), and two processes joined by jax.distributed.initialize, 4 CPU devices each
+    (`multihost_check.py`), whose results are compared below with that same single-device run of pg1_tiny."""
+    env, out = reference_env(), tmp_path_factory.mktemp("sharding")
+    popen = lambda args, env: subprocess.Popen([sys.executable, *map(str, args)], env=env, stdout=subprocess.PIPE,
+                                               stderr=subprocess.PIPE, text=True)
+    sharded = popen([HERE / "sharding_check.py", out, *(a for case, meshes in RUNS for a in (case, *meshes))],
+                    {**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"})
+    host_env = {**env, "JAX_PLATFORMS": "cpu"}
+    host_env.pop("XLA_FLAGS", None)
+    port = free_port()
+    hosts = [popen([HERE / "multihost_check.py", i, port, "pg1_tiny", out / "multihost.npz"], host_env)
+             for i in (0, 1)]
+    rows = [json.loads(line) for line in finish(sharded, *hosts)[0].splitlines() if line.startswith("{")]
+    assert len(rows) == sum(len(m) for _, m in RUNS)
+    return rows, out
+
+
+@pytest.fixture(scope="module")
+def results(runs): return runs[0]
+
+
+def max_diff(a, b) -> float: return float(np.abs(np.asarray(a) - np.asarray(b)).max())
+
+
+@pytest.fixture(scope="module")
+def multihost(runs):
+    "The two-process run of pg1_tiny against the single-device run of the whole batch."
+    with np.load(runs[1] / "multihost.npz") as got, np.load(runs[1] / "pg1_tiny.npz") as ref:
+        keys = [k for k in ref.files if k.startswith("params/")]
+        assert sorted(keys) == sorted(k for k in got.files if k.startswith("params/"))
+        return dict(processes=int(got["processes"]), devices=int(got["devices"]),
+                    logits=max_diff(got["logits"], ref["logits"]), loss=max_diff(got["loss"], ref["loss"]),
+                    params=max(max_diff(got[k], ref[k]) for k in keys),
+                    tokens_equal=np.array_equal(got["tokens"], ref["tokens"]),
+                    own_rows_equal=np.array_equal(got["own_tokens"], ref["tokens"][:B // 2]))  # process 0's rows
 
 
 def test_two_processes_equal_single_device(multihost):

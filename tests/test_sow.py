@@ -166,13 +166,16 @@ def test_recording_off_traces_the_same_program(pair, batch):
 
 
 def test_sampler_records_per_token_equal_the_forward_pass(pg1):
-    "Token j's records from the sampler are the full forward pass's records at the position that chose token j."
+    """Token j's records from the sampler are the full forward pass's records at the position that chose token j.
+    The generation is `test_recording_changes_no_output_bit`'s (same batch, length, records), whose compiled programs
+    the shared compilation cache holds."""
     hf, model = pg1
     images, tokens, input_mask, _ = batch_with_padding(hf.config)
-    lengths, N = input_mask.sum(1), 5
+    lengths, N = input_mask.sum(1), 6
     P, B = model.config.num_image_tokens, len(tokens)
-    config = SowConfig(residuals=True, attention=True, mlp=True, logits_topk=3)
-    out = RecordingSampler(model, config=config).generate_tokens(images, tokens, lengths, N, eos_id=None)
+    config = EVERYTHING
+    out = RecordingSampler(model, config=config).generate_tokens(images, tokens, lengths, N, eos_id=None,
+                                                                 return_logits=True)
     new = np.asarray(out.tokens)
     per_token = {k: np.asarray(v) for k, v in out.sown["tokens"].items()}
     # teacher-forced: each prompt followed by its generated tokens, right-padded to one width, in one forward pass

@@ -17,7 +17,7 @@ from .processor import Processor
 from .tokenizer import Tokenizer, tokenize
 
 # %% auto #0
-__all__ = ['DRAW_BLOCK', 'inverse_cdf', 'draw_weights', 'draw_from', 'draw', 'nucleus_sorted', 'nucleus_rejection',
+__all__ = ['DRAW_BLOCK', 'inverse_cdf', 'draw_weights', 'draw_from', 'draw', 'top_k', 'nucleus_sorted', 'nucleus_rejection',
            'nucleus_threshold', 'Strategy', 'Greedy', 'Sampling', 'sample_logits', 'SamplerOutput', 'cache_length',
            'prefill_prompts', 'bucket_length', 'pad_prompts', 'Sampler']
 
@@ -68,6 +68,21 @@ def draw(
     return draw_from(key, *draw_weights(logits))
 
 # %% ../nbs/13_sampler.ipynb #d7a90c02
+def top_k(
+    x: jax.Array,  # float32[B, V]
+    k: int,  # how many, <= V
+) -> tuple[jax.Array, jax.Array]:  # (float32[B, k] the k largest, sorted descending; int32[B, k] their indices)
+    "`jax.lax.top_k`'s result, in two levels when k is small: the blocks holding the k largest, then those in them."
+    B, V = x.shape
+    n = max(d for d in range(1, math.isqrt(V) + 1) if V % d == 0)  # blocks of n tokens, n | V, n <= sqrt(V)
+    if 4 * k * n > V: return jax.lax.top_k(x, k)  # few blocks would be left out: one selection is cheaper
+    blocks = x.reshape(B, V // n, n)
+    _, chosen = jax.lax.top_k(jnp.max(blocks, axis=-1), k)  # the k blocks with the largest maxima hold the top k
+    chosen = -jax.lax.top_k(-chosen, k)[0]  # ascending (k numbers, not the row): ties rank as in one selection
+    values, at = jax.lax.top_k(jnp.take_along_axis(blocks, chosen[:, :, None], axis=1).reshape(B, k * n), k)
+    return values, jnp.take_along_axis(chosen, at // n, axis=-1) * n + at % n
+
+
 def nucleus_sorted(
     candidates: jax.Array,  # float32[B, n]: the best logits, sorted descending
     top_p: float | jax.Array,  # in (0, 1]: the probability the nucleus reaches
@@ -214,7 +229,7 @@ class Sampling(Strategy):
         among = lambda key, ids, kept: jnp.take_along_axis(ids, draw(key, kept)[:, None], axis=-1)[:, 0]
         if self.top_k is None and self.top_p is None: return draw(key, scaled)
         if self.top_k is not None or self.bound >= V:  # a partial selection of the candidates, then the rule
-            candidates, ids = jax.lax.top_k(scaled, min(self.top_k or V, V))  # [B, k], sorted descending
+            candidates, ids = top_k(scaled, min(self.top_k or V, V))  # [B, k], sorted descending
             if self.top_p is not None:
                 candidates, _ = nucleus_sorted(candidates, self.top_p, jax.nn.logsumexp(candidates, -1, keepdims=True))
             return among(key, ids, candidates)
@@ -222,7 +237,7 @@ class Sampling(Strategy):
         tokens, found = nucleus_rejection(drawn, scaled, self.top_p, self.tries)
 
         def exact():  # for the rows no draw landed in: `bound` candidates when they hold the nucleus, else bisection
-            candidates, ids = jax.lax.top_k(scaled, self.bound)
+            candidates, ids = top_k(scaled, self.bound)
             kept, mass = nucleus_sorted(candidates, self.top_p, jax.nn.logsumexp(scaled, -1, keepdims=True))
             rest = jax.lax.cond(jnp.all(mass >= self.top_p), lambda: among(again, ids, kept),
                                 lambda: draw(again, nucleus_threshold(scaled, self.top_p)))

@@ -4,8 +4,8 @@ The reference is the implementation the library had before (kept verbatim below 
 of every row, today's cumulative top-p rule on the sorted candidates, `jax.random.categorical`); its exact
 distribution is the softmax of the logits it hands to `categorical`, and that is checked against the definition in
 float64 numpy. Each path of the new `Sampling` (plain temperature, top-k, top-p by rejection, top-p through the
-bounded candidates, top-p through bisection, ties at the nucleus' boundary) gives that distribution: its kept set exactly, its draws
-within a chi-square bound that a wrong probability fails."""
+bounded candidates, top-p through bisection, ties at the nucleus' boundary) gives that distribution: its kept set
+exactly, its draws within a chi-square bound that a wrong probability fails."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from paligemma.sampler import (Greedy, Sampling, Strategy, draw, inverse_cdf, nucleus_sorted, nucleus_threshold,
-                               sample_logits)
+                               sample_logits, top_k)
 
 V = 13  # an odd vocabulary, smaller than `bound`'s default, so each path is forced by `bound` below
 DRAWS = 60_000
@@ -205,3 +205,15 @@ def test_bad_settings():
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="tries must be an int >= 0"): Sampling(top_p=0.9, tries=bad)
     assert isinstance(Sampling(), Strategy) and len(jax.tree.leaves(Sampling(0.7, 50, 0.9, bound=64))) == 2
+
+
+@pytest.mark.parametrize("V", [257_152, 1_664, 1_000])
+def test_top_k_in_two_levels_equals_one_selection(V):
+    "`top_k` against `jax.lax.top_k` over the whole row: the same values and indices, with ties and -inf rows too."
+    rng = np.random.default_rng(V)
+    x = np.concatenate([rng.normal(size=(2, V)) * 20, rng.integers(0, 3, size=(2, V)), np.full((1, V), -np.inf)])
+    x = jnp.asarray(x, jnp.float32)
+    for k in (1, 5, 40, 256):
+        want, got = jax.lax.top_k(x, k), jax.jit(top_k, static_argnums=1)(x, k)
+        np.testing.assert_array_equal(np.asarray(got[0]), np.asarray(want[0]))
+        np.testing.assert_array_equal(np.asarray(got[1]), np.asarray(want[1]))

@@ -94,8 +94,8 @@ def nucleus_sorted(
     return jnp.where(before < top_p, candidates, -jnp.inf), before[:, -1] + probs[:, -1]
 
 
-def _ordered(x):  # float32 -> uint32 in the same order (-0.0 just below 0.0)
-    bits = jax.lax.bitcast_convert_type(x, jnp.uint32)
+def _ordered(x):  # float32 -> uint32 in the same order (-0.0 as 0.0: equal, as the comparisons < and == see them)
+    bits = jax.lax.bitcast_convert_type(jnp.where(x == 0, 0.0, x), jnp.uint32)
     return jnp.where(bits >> 31 == 1, ~bits, bits | jnp.uint32(1 << 31))
 
 
@@ -109,13 +109,13 @@ def nucleus_rejection(
     B, V = scaled.shape
     weights, masses = draw_weights(scaled)
     probs, total = weights.reshape(B, -1)[:, :V], masses.sum(-1)  # unnormalised; the rule compares with p * total
-    keys, ids = _ordered(scaled), jnp.arange(V, dtype=jnp.int32)
+    ids = jnp.arange(V, dtype=jnp.int32)
 
     def round_(state):
         r, tokens, found = state
         c = draw_from(jax.random.fold_in(key, r), weights, masses)
-        kc = jnp.take_along_axis(keys, c[:, None], axis=-1)
-        before = (keys > kc) | ((keys == kc) & (ids < c[:, None]))  # ranked before c: larger, or tied and earlier
+        lc = jnp.take_along_axis(scaled, c[:, None], axis=-1)
+        before = (scaled > lc) | ((scaled == lc) & (ids < c[:, None]))  # ranked before c: larger, or tied and earlier
         inside = jnp.sum(jnp.where(before, probs, 0.0), axis=-1) < top_p * total
         return r + 1, jnp.where(found, tokens, c), found | inside
 

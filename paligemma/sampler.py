@@ -178,13 +178,7 @@ class Greedy(Strategy):
         key: jax.Array,  # PRNG key; unused
     ) -> jax.Array:  # int32[B]
         "Each row's first maximum."
-        B, V = logits.shape  # two levels: argmax over a whole row is a slow sequential reduction on CPU
-        n = max(d for d in range(1, math.isqrt(V) + 1) if V % d == 0)  # blocks of n tokens, n | V, n <= sqrt(V)
-        blocks = logits.reshape(B, V // n, n)
-        best = jnp.max(blocks, axis=-1)  # [B, V // n]: each block's maximum
-        block = jnp.argmax(best == jnp.max(best, axis=-1, keepdims=True), axis=-1)  # the first block holding the top
-        inside = jnp.take_along_axis(blocks, block[:, None, None], axis=1)[:, 0]  # [B, n]
-        return (block * n + jnp.argmax(inside == jnp.take_along_axis(best, block[:, None], -1), -1)).astype(jnp.int32)
+        return top_k(logits, 1)[1][:, 0]  # in two levels: argmax over a whole row is a slow sequential scan on CPU
 
 # %% ../nbs/13_sampler.ipynb #d7a90c03
 def _int_at_least_1(x) -> bool: return isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 1

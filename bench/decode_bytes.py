@@ -1,6 +1,6 @@
 """Bytes one decode step moves, against reading the weights and the KV cache once: the library's cache (and the prototype's).
 
-Run: python bench/decode_bytes.py [--slots 512 2048 8192] [--batch 8] [--depth 4] [--vocab 256] [--moves]
+Run: python bench/decode_bytes.py [--slots 512 2048 8192] [--batch 8] [--depth 4] [--vocab 256] [--kv-heads 4] [--moves]
      python bench/decode_bytes.py --loop        # also: the generation while_loop, cache donated, copies in its body
 
 Everything is compiled from abstract shapes (`nnx.eval_shape`, `jax.ShapeDtypeStruct`): nothing is allocated.
@@ -93,14 +93,15 @@ IMPLS = {"today": "the library's `KVCache` (a `[B, K, S, H]` buffer per layer)",
 
 
 def table(args):
-    print(f"\nDecode-step bytes, Gemma 2 2B width, {args.depth} layers, batch {args.batch}, vocab {args.vocab}, "
-          f"float32, XLA:CPU (jax {jax.__version__})\n")
+    print(f"\nDecode-step bytes, Gemma 2 2B width, {args.depth} layers, {args.kv_heads} key/value heads, batch "
+          f"{args.batch}, vocab {args.vocab}, float32, XLA:CPU (jax {jax.__version__})\n")
     print("| layout | cache | slots | weights (GB) | cache (GB) | cost / (W+C) | moved / (W+C) | weight copies (GB) "
           "| moved without weight copies / (W+C) | XLA temp (GB) | a step of the generation loop, moved / (W+C) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     details = []
     for stacked in (True, False):
-        config = GemmaConfig.gemma2_2b(depth=args.depth, vocab_size=args.vocab, stack_layers=stacked)
+        config = GemmaConfig.gemma2_2b(depth=args.depth, vocab_size=args.vocab, num_kv_heads=args.kv_heads,
+                                            stack_layers=stacked)
         for impl in args.impls:
             if impl == "scanned" and not stacked: continue
             for slots in args.slots:
@@ -142,7 +143,8 @@ def loop_check(args):
     print(f"\nGeneration loop (prefill of 16 + {slots - 17} steps in one while_loop, cache donated):")
     for stacked, impl in ((False, "today"), (True, "today"), (False, "proto"), (True, "proto"), (True, "scanned")):
         if impl not in args.impls: continue
-        config = GemmaConfig.gemma2_2b(depth=args.depth, vocab_size=args.vocab, stack_layers=stacked)
+        config = GemmaConfig.gemma2_2b(depth=args.depth, vocab_size=args.vocab, num_kv_heads=args.kv_heads,
+                                            stack_layers=stacked)
         graphdef, state, _ = abstract_model(config)
         B, T = args.batch, 16
         sds = jax.ShapeDtypeStruct
@@ -179,6 +181,7 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--depth", type=int, default=4)
     ap.add_argument("--vocab", type=int, default=256)
+    ap.add_argument("--kv-heads", type=int, default=4, help="key/value heads (Gemma 2 2B: 4; 1 as in PaliGemma 1)")
     ap.add_argument("--moves", action="store_true", help="list the copies found in each optimized HLO")
     ap.add_argument("--loop", action="store_true", help="check the generation while_loop for copies")
     ap.add_argument("--impls", nargs="+", default=["today"], choices=list(IMPLS),

@@ -57,17 +57,27 @@ def attend(
     B, T, N, H = q.shape
     K = k.shape[1]
     if N % K: raise ValueError(f"num_heads={N} is not a multiple of num_kv_heads={K}")
-    q = q.reshape(B, T, K, N // K, H).transpose(0, 2, 3, 1, 4)  # [B, K, G, T, H]: a small copy
     wide = jnp.promote_types(q.dtype, k.dtype)  # keys and values kept narrower (a bfloat16 cache) are widened
     k, v = k.astype(wide), v.astype(wide)
+
+    def capped_and_masked(logits, mask):  # the soft cap, then K_MASK wherever the mask says no
+        if softcap is not None:
+            logits = jnp.tanh(logits / softcap) * softcap
+        return logits if mask is None else jnp.where(mask, logits, K_MASK)
+
+    if T == 1:  # one query per example (a decode step): keys first, logits [B, K, S, G]
+        logits = jnp.einsum("BKSH,BKGH->BKSG", k, q.reshape(B, K, N // K, H), preferred_element_type=jnp.float32)
+        logits = capped_and_masked(logits, None if mask is None else mask[:, 0, None, :, None])
+        weights = jax.nn.softmax(logits, axis=2)
+        out = jnp.einsum("BKSG,BKSH->BKGH", weights.astype(v.dtype), v)
+        return out.reshape(B, 1, N, H), weights.transpose(0, 1, 3, 2).reshape(B, N, 1, -1)
+    q = q.reshape(B, T, K, N // K, H).transpose(0, 2, 3, 1, 4)  # [B, K, G, T, H]: a small copy
     logits = jnp.einsum("BKGTH,BKSH->BKGTS", q, k, preferred_element_type=jnp.float32)
-    if softcap is not None:
-        logits = jnp.tanh(logits / softcap) * softcap
-    if mask is not None:
-        logits = jnp.where(mask[:, None, None, :, :], logits, K_MASK)
+    logits = capped_and_masked(logits, None if mask is None else mask[:, None, None, :, :])
     weights = jax.nn.softmax(logits, axis=-1)
     out = jnp.einsum("BKGTS,BKSH->BKGTH", weights.astype(v.dtype), v)
     return out.transpose(0, 3, 1, 2, 4).reshape(B, T, N, H), weights.reshape(B, N, T, -1)
+
 
 # %% ../nbs/01_nn.ipynb #6c9228dd
 def stacked(

@@ -17,8 +17,8 @@ __all__ = ['KVCache', 'prefill', 'extend']
 @struct.dataclass
 class KVCache:
     "Keys and values of every layer for a batch, one pair of buffers per layer, with the bookkeeping to extend it."
-    k: tuple[jax.Array, ...]  # L x [B, K, S, H]: one buffer per layer
-    v: tuple[jax.Array, ...]  # L x [B, K, S, H]
+    k: tuple[jax.Array, ...]  # L x [B, K, S, H] without its size-1 axes: one buffer per layer (`layer` reshapes)
+    v: tuple[jax.Array, ...]  # L x the same
     key_mask: jax.Array  # bool[B, S]: slots that hold a real token
     key_positions: jax.Array  # int32[B, S]: the RoPE position of the token in each slot (for sliding windows)
     positions: jax.Array  # int32[B]: RoPE position of each example's next token
@@ -31,12 +31,19 @@ class KVCache:
                length: int,  # S, the number of slots: prefix + every generated token but the last
                dtype: DTypeLike = jnp.float32,  # bfloat16 halves the cache's memory and the bytes each step reads
                ) -> KVCache:
-        "An empty cache of `length` slots: 2L zero buffers `[B, K, S, H]`, each its own array."
-        shape = (batch, config.num_kv_heads, length, config.head_dim)
+        "An empty cache of `length` slots: 2L zero buffers `[B, K, S, H]`, each its own array, size-1 axes dropped."
+        shape = (*(n for n in (batch, config.num_kv_heads) if n > 1), length, config.head_dim)
         buffers = lambda: tuple(jnp.zeros(shape, dtype) for _ in range(config.depth))  # distinct: each updated in place
         return cls(k=buffers(), v=buffers(), key_mask=jnp.zeros((batch, length), bool),
                    key_positions=jnp.zeros((batch, length), jnp.int32), positions=jnp.zeros((batch,), jnp.int32),
                    index=jnp.zeros((), jnp.int32))
+
+    def layer(self,
+              i: int,  # which layer
+              ) -> tuple[jax.Array, jax.Array]:  # (keys, values), each [B, K, S, H]
+        "Layer `i`'s keys and values with every axis, `[B, K, S, H]`: a reshape, no data moves."
+        B, S = self.key_mask.shape
+        return tuple(c.reshape(B, -1, S, c.shape[-1]) for c in (self.k[i], self.v[i]))
 
     @property
     def length(self) -> int:

@@ -156,7 +156,7 @@ class Attention(nnx.Module):
         x: jax.Array,  # [B, T, D]
         positions: jax.Array,  # int[B, T]
         mask: jax.Array,  # bool[B, T, S]: S = T without a cache or with `fresh`, the cache length otherwise
-        kv: tuple[jax.Array, jax.Array] | None = None,  # this layer's cache (keys, values), each [B, K, S, H]
+        kv: tuple[jax.Array, jax.Array] | None = None,  # keys, values [B, K, S, H]; size-1 axes may be dropped
         write_index: jax.Array | int | None = None,  # the cache slot of this call's first token
         *,
         fresh: bool = False,  # the cache holds nothing yet (a prefill): attend over this call's own keys only
@@ -165,11 +165,12 @@ class Attention(nnx.Module):
         B, T, _ = x.shape
         q, k, v = self.qkv(x, positions)
         k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # [B, K, T, H]: T tokens, a small transpose
-        if kv is not None:  # write this call's T slots in place, from `write_index` on
-            kv = tuple(jax.lax.dynamic_update_slice_in_dim(c, new.astype(c.dtype), write_index, axis=2)
-                       for c, new in zip(kv, (k, v)))
-            # then attend over the whole cache; into an empty one, over this call's keys as the cache holds them
-            k, v = (stored_as(k, kv[0].dtype), stored_as(v, kv[1].dtype)) if fresh else kv
+        if kv is not None:  # write this call's T slots in place, from `write_index` on, in the buffers' own shape
+            kv = tuple(jax.lax.dynamic_update_slice_in_dim(c, new.astype(c.dtype).reshape(*c.shape[:-2], T, -1),
+                                                           write_index, axis=c.ndim - 2) for c, new in zip(kv, (k, v)))
+            # then attend over the whole cache, [B, K, S, H] again (a reshape); into an empty one, over this call's keys
+            k, v = ((stored_as(k, kv[0].dtype), stored_as(v, kv[1].dtype)) if fresh
+                    else (c.reshape(B, -1, *c.shape[-2:]) for c in kv))
         encoded, weights = attend(q, k, v, mask, softcap=self.attn_logits_softcap)
         record(self, "weights", weights)
         return self.attn_vec_einsum(encoded.reshape(B * T, *encoded.shape[2:])).reshape(B, T, -1), kv

@@ -17,12 +17,12 @@ from .processor import Processor
 from .tokenizer import Tokenizer, tokenize
 
 # %% auto #0
-__all__ = ['DRAW_BLOCK', 'inverse_cdf', 'draw_weights', 'draw_from', 'draw', 'top_k', 'nucleus_sorted', 'nucleus_rejection',
-           'nucleus_threshold', 'Strategy', 'Greedy', 'Sampling', 'sample_logits', 'SamplerOutput', 'cache_length',
-           'prefill_prompts', 'bucket_length', 'pad_prompts', 'Sampler']
+__all__ = ['DRAW_BLOCK', 'inverse_cdf', 'draw_block', 'draw_weights', 'draw_from', 'draw', 'top_k', 'nucleus_sorted',
+           'nucleus_rejection', 'nucleus_threshold', 'Strategy', 'Greedy', 'Sampling', 'sample_logits', 'SamplerOutput',
+           'cache_length', 'prefill_prompts', 'bucket_length', 'pad_prompts', 'Sampler']
 
 # %% ../nbs/13_sampler.ipynb #d7a90c01
-DRAW_BLOCK = 512  # tokens per block of `draw`'s first level: about the square root of PaliGemma's 257,152
+DRAW_BLOCK = 512  # tokens per block of `draw`'s first level, at most: about the square root of PaliGemma's 257,152
 
 
 def inverse_cdf(
@@ -36,12 +36,19 @@ def inverse_cdf(
     return jnp.minimum(i, last).astype(jnp.int32)
 
 
+def draw_block(
+    V: int,  # the row's length: the vocabulary
+) -> int:  # tokens per block
+    "The largest divisor of V above `DRAW_BLOCK` / 2 (blocks without padding), else `DRAW_BLOCK` (the last one padded)."
+    return next((d for d in range(min(DRAW_BLOCK, V), DRAW_BLOCK // 2, -1) if V % d == 0), min(DRAW_BLOCK, V))
+
+
 def draw_weights(
     logits: jax.Array,  # float32[B, V]; -inf: never drawn
 ) -> tuple[jax.Array, jax.Array]:  # (float32[B, nb, n] weights in blocks, float32[B, nb] each block's total)
-    "The weights exp(logit - max) in blocks of `DRAW_BLOCK` (the last one padded with weight 0), and their totals."
+    "The weights exp(logit - max) in blocks (`draw_block`; a last one padded with weight 0), and their totals."
     B, V = logits.shape
-    n = min(DRAW_BLOCK, V)
+    n = draw_block(V)
     nb = -(-V // n)
     if nb * n != V: logits = jnp.pad(logits, ((0, 0), (0, nb * n - V)), constant_values=-jnp.inf)
     w = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True)).reshape(B, nb, n)
